@@ -1,0 +1,440 @@
+use serde_json::{json, Map, Value};
+
+use super::*;
+use crate::RequestId;
+
+fn frame(line: &str) -> IncomingFrame {
+    match parse_line(line) {
+        LineOutcome::Frame(f) => f,
+        other => panic!("expected a frame from {line}, got {other:?}"),
+    }
+}
+
+fn descriptor_json() -> Value {
+    json!({
+        "contract_version": 1, "platform": "discord", "label": "Discord",
+        "max_message_length": 2000, "supports_draft_streaming": true,
+        "supports_edit": true, "supports_threads": true,
+        "markdown_dialect": "discord", "len_unit": "chars",
+    })
+}
+
+fn as_value(line: &str) -> Value {
+    serde_json::from_str(line).expect("valid JSON")
+}
+
+#[test]
+fn hello_serialises_with_bot_id_key() {
+    let hello = OutgoingFrame::Hello {
+        platform: "discord".into(),
+        bot_id: "B1".into(),
+    };
+    assert_eq!(
+        hello.to_line(),
+        "{\"type\":\"hello\",\"platform\":\"discord\",\"botId\":\"B1\"}\n"
+    );
+    assert_eq!(hello.kind(), "hello");
+}
+
+#[test]
+fn outbound_without_platform_omits_platform_and_bot_id() {
+    let mut action = Map::new();
+    action.insert("op".into(), json!("send"));
+    let frame = OutgoingFrame::Outbound {
+        request_id: RequestId::new("r1"),
+        action,
+        platform: None,
+        bot_id: None,
+    };
+    assert_eq!(
+        frame.to_line(),
+        "{\"type\":\"outbound\",\"requestId\":\"r1\",\"action\":{\"op\":\"send\"}}\n"
+    );
+}
+
+#[test]
+fn outbound_with_platform_writes_platform_and_bot_id() {
+    let frame = OutgoingFrame::Outbound {
+        request_id: RequestId::new("r1"),
+        action: Map::new(),
+        platform: Some("slack".into()),
+        bot_id: Some("B2".into()),
+    };
+    let v = as_value(&frame.to_line());
+    assert_eq!(v["platform"], "slack");
+    assert_eq!(v["botId"], "B2");
+    assert_eq!(frame.kind(), "outbound");
+}
+
+#[test]
+fn interrupt_always_writes_reason_even_when_null() {
+    let frame = OutgoingFrame::Interrupt {
+        session_key: "s1".into(),
+        reason: None,
+    };
+    assert_eq!(
+        frame.to_line(),
+        "{\"type\":\"interrupt\",\"session_key\":\"s1\",\"reason\":null}\n"
+    );
+}
+
+#[test]
+fn going_idle_and_inbound_ack_serialise_as_the_contract_says() {
+    assert_eq!(
+        OutgoingFrame::GoingIdle.to_line(),
+        "{\"type\":\"going_idle\"}\n"
+    );
+    let ack = OutgoingFrame::InboundAck {
+        buffer_id: "b7".into(),
+    };
+    assert_eq!(
+        ack.to_line(),
+        "{\"type\":\"inbound_ack\",\"bufferId\":\"b7\"}\n"
+    );
+    assert_eq!(
+        (OutgoingFrame::GoingIdle.kind(), ack.kind()),
+        ("going_idle", "inbound_ack")
+    );
+}
+
+#[test]
+fn outgoing_lines_hold_exactly_one_newline_even_with_newlines_in_strings() {
+    let frame = OutgoingFrame::Interrupt {
+        session_key: "a\nb".into(),
+        reason: Some("line1\r\nline2".into()),
+    };
+    let line = frame.to_line();
+    assert_eq!(line.matches('\n').count(), 1);
+    assert!(line.ends_with('\n'));
+    assert_eq!(
+        serde_json::from_str::<OutgoingFrame>(&line).ok(),
+        Some(frame)
+    );
+}
+
+#[test]
+fn blank_lines_are_blank() {
+    for line in ["", "   ", "\t\r"] {
+        assert_eq!(parse_line(line), LineOutcome::Blank);
+    }
+}
+
+#[test]
+fn not_json_and_non_objects_are_malformed() {
+    assert_eq!(
+        parse_line("{nope"),
+        LineOutcome::Malformed(MalformedLine::NotJson)
+    );
+    assert_eq!(
+        parse_line("{} trailing"),
+        LineOutcome::Malformed(MalformedLine::NotJson)
+    );
+    for line in [
+        "[1,{\"type\":\"inbound\"}]",
+        "42",
+        "\"inbound\"",
+        "null",
+        "true",
+    ] {
+        assert_eq!(
+            parse_line(line),
+            LineOutcome::Malformed(MalformedLine::NotAnObject),
+            "{line}"
+        );
+    }
+    assert_eq!(MalformedLine::NotJson.to_string(), "line is not valid JSON");
+}
+
+#[test]
+fn unknown_type_is_ignored() {
+    assert_eq!(
+        parse_line(r#"{"type":"future_thing","x":{"y":[1,2]}}"#),
+        LineOutcome::Ignored {
+            kind: Some("future_thing".into())
+        }
+    );
+    assert_eq!(
+        parse_line(r#"{"x":1,"type":"later"}"#),
+        LineOutcome::Ignored {
+            kind: Some("later".into())
+        }
+    );
+}
+
+#[test]
+fn missing_type_is_ignored() {
+    assert_eq!(
+        parse_line(r#"{"event":{}}"#),
+        LineOutcome::Ignored { kind: None }
+    );
+    assert_eq!(parse_line("{}"), LineOutcome::Ignored { kind: None });
+    assert_eq!(
+        parse_line(r#"{"type":7}"#),
+        LineOutcome::Ignored { kind: None }
+    );
+}
+
+#[test]
+fn outbound_result_without_request_id_is_malformed() {
+    assert_eq!(
+        parse_line(r#"{"type":"outbound_result","result":{}}"#),
+        LineOutcome::Malformed(MalformedLine::InvalidFields {
+            kind: "outbound_result"
+        })
+    );
+    assert_eq!(
+        parse_line(r#"{"requestId":5,"type":"outbound_result"}"#),
+        LineOutcome::Malformed(MalformedLine::InvalidFields {
+            kind: "outbound_result"
+        })
+    );
+}
+
+#[test]
+fn invalid_fields_followed_by_broken_json_is_not_json() {
+    assert_eq!(
+        parse_line(r#"{"type":"outbound_result","requestId":5,"#),
+        LineOutcome::Malformed(MalformedLine::NotJson)
+    );
+}
+
+#[test]
+fn outbound_result_without_result_is_an_empty_object() {
+    let IncomingFrame::OutboundResult(f) = frame(r#"{"type":"outbound_result","requestId":"r1"}"#)
+    else {
+        panic!("wrong kind");
+    };
+    assert_eq!(f.request_id, RequestId::new("r1"));
+    assert!(f.result.is_empty());
+    let IncomingFrame::OutboundResult(f) =
+        frame(r#"{"type":"outbound_result","requestId":"r1","result":null}"#)
+    else {
+        panic!("wrong kind");
+    };
+    assert!(f.result.is_empty());
+}
+
+#[test]
+fn outbound_result_keeps_its_result_object() {
+    let f =
+        frame(r#"{"type":"outbound_result","requestId":"r1","result":{"success":true,"id":"m1"}}"#);
+    let IncomingFrame::OutboundResult(f) = f else {
+        panic!("wrong kind");
+    };
+    assert_eq!(f.result.get("success"), Some(&json!(true)));
+    assert_eq!(f.result.get("id"), Some(&json!("m1")));
+}
+
+#[test]
+fn a_sparse_inbound_event_parses() {
+    let f = frame(r#"{"type":"inbound","event":{}}"#);
+    assert_eq!(f.kind(), "inbound");
+    assert_eq!(f.buffer_id(), None);
+    let IncomingFrame::Inbound(f) = f else {
+        panic!("wrong kind");
+    };
+    assert_eq!(f.event, InboundEvent::default());
+}
+
+#[test]
+fn inbound_event_reads_known_fields_and_numeric_ids() {
+    let line = r#"{"type":"inbound","bufferId":"b1","event":{"text":"hi","message_type":"text","message_id":123,"source":{"platform":"telegram","chat_id":-100,"chat_type":"group","user_id":"u1","user_name":"Ann","thread_id":null},"media_urls":["https://x/y.png"]}}"#;
+    let f = frame(line);
+    assert_eq!(f.buffer_id(), Some("b1"));
+    let IncomingFrame::Inbound(f) = f else {
+        panic!("wrong kind");
+    };
+    let e = f.event;
+    assert_eq!(e.text.as_deref(), Some("hi"));
+    assert_eq!(e.message_id, Some(WireId::from(123)));
+    assert_eq!(e.media_urls, ["https://x/y.png"]);
+    let source = e.source.expect("source");
+    assert_eq!(
+        source.chat_id.map(|id| id.to_string()).as_deref(),
+        Some("-100")
+    );
+    assert_eq!(
+        source.user_id.as_ref().map(|id| id.as_text()).as_deref(),
+        Some("u1")
+    );
+    assert_eq!(source.thread_id, None);
+    assert_eq!(source.user_name.as_deref(), Some("Ann"));
+}
+
+#[test]
+fn inbound_with_a_wrongly_typed_event_field_is_malformed() {
+    assert_eq!(
+        parse_line(r#"{"type":"inbound","event":{"text":42}}"#),
+        LineOutcome::Malformed(MalformedLine::InvalidFields { kind: "inbound" })
+    );
+    assert_eq!(
+        parse_line(r#"{"type":"inbound"}"#),
+        LineOutcome::Malformed(MalformedLine::InvalidFields { kind: "inbound" })
+    );
+}
+
+#[test]
+fn interrupt_inbound_accepts_a_numeric_chat_id() {
+    let IncomingFrame::InterruptInbound(f) =
+        frame(r#"{"type":"interrupt_inbound","session_key":"s","chat_id":42}"#)
+    else {
+        panic!("wrong kind");
+    };
+    assert_eq!((f.session_key.as_str(), f.chat_id.as_str()), ("s", "42"));
+}
+
+#[test]
+fn a_descriptor_frame_carries_the_sanitised_descriptor() {
+    let mut d = descriptor_json();
+    d["max_message_length"] = json!(0);
+    let line = json!({"type": "descriptor", "descriptor": d}).to_string();
+    let IncomingFrame::Descriptor(f) = frame(&line) else {
+        panic!("wrong kind");
+    };
+    assert_eq!(f.descriptor.max_message_length, 4096);
+    assert_eq!(f.descriptor.platform, "discord");
+}
+
+#[test]
+fn a_bad_descriptor_is_a_protocol_error() {
+    let mut d = descriptor_json();
+    d.as_object_mut().map(|o| o.remove("label"));
+    let line = json!({"type": "descriptor", "descriptor": d}).to_string();
+    assert_eq!(
+        parse_line(&line),
+        LineOutcome::ProtocolError(DescriptorError::Missing { field: "label" })
+    );
+    assert_eq!(
+        parse_line(r#"{"type":"descriptor"}"#),
+        LineOutcome::ProtocolError(DescriptorError::Missing {
+            field: "descriptor"
+        })
+    );
+    assert_eq!(
+        parse_line(r#"{"type":"descriptor","descriptor":[]}"#),
+        LineOutcome::ProtocolError(DescriptorError::NotAnObject)
+    );
+}
+
+#[test]
+fn passthrough_forward_decodes_body_and_buffer_id() {
+    let line = r#"{"type":"passthrough_forward","bufferId":"b9","forward":{"platform":"slack","botId":"B","method":"POST","path":"/e","headers":[["a","b"],["bad"]],"bodyB64":"%%%"}}"#;
+    let f = frame(line);
+    assert_eq!(f.buffer_id(), Some("b9"));
+    let IncomingFrame::PassthroughForward(f) = f else {
+        panic!("wrong kind");
+    };
+    assert!(f.forward.body.is_empty());
+    assert_eq!(f.forward.headers, [("a".to_owned(), "b".to_owned())]);
+}
+
+#[test]
+fn type_after_other_keys_still_parses() {
+    let f =
+        frame(r#"{"requestId":"r2","result":{"ok":1},"extra_key":true,"type":"outbound_result"}"#);
+    let IncomingFrame::OutboundResult(f) = f else {
+        panic!("wrong kind");
+    };
+    assert_eq!(f.request_id.as_str(), "r2");
+    assert_eq!(f.result.get("ok"), Some(&json!(1)));
+    assert_eq!(f.extra.get("extra_key"), Some(&json!(true)));
+}
+
+#[test]
+fn a_repeated_type_key_is_decided_by_the_first() {
+    let f = frame(r#"{"type":"going_idle_ack","type":"inbound"}"#);
+    assert_eq!(f.kind(), "going_idle_ack");
+    assert!(!f.to_line().contains("inbound"));
+}
+
+#[test]
+fn keys_of_other_frame_types_are_kept_as_unknown() {
+    let f = frame(r#"{"type":"going_idle_ack","event":{"text":1},"bufferId":3}"#);
+    assert_eq!(f.extra().get("event"), Some(&json!({"text": 1})));
+    assert_eq!(f.extra().get("bufferId"), Some(&json!(3)));
+    assert_eq!(f.buffer_id(), None);
+}
+
+#[test]
+fn unknown_fields_survive_a_round_trip_for_every_frame() {
+    let mut d = descriptor_json();
+    d["future_capability"] = json!({"level": 3});
+    let lines = [
+        json!({"type": "descriptor", "descriptor": d, "top": 1}),
+        json!({"type": "inbound", "bufferId": "b1", "top": [1, "x"],
+            "event": {"text": "hi", "message_id": 7, "reactions": {"+1": 2},
+                "source": {"platform": "discord", "chat_id": "c", "guild": {"id": "g"}},
+                "media_urls": ["u"]}}),
+        json!({"type": "outbound_result", "requestId": "r", "result": {"success": true, "x": null}, "top": "t"}),
+        json!({"type": "interrupt_inbound", "session_key": "s", "chat_id": "c", "top": false}),
+        json!({"type": "going_idle_ack", "top": {"deep": [null]}}),
+        json!({"type": "passthrough_forward", "bufferId": "b2", "top": 0.5,
+            "forward": {"platform": "slack", "botId": "B", "method": "POST", "path": "/p",
+                "headers": [["h", "v"]], "bodyB64": "aGk=", "profile": {"p": 1}, "later": "kept"}}),
+    ];
+    for original in lines {
+        let f = frame(&original.to_string());
+        let line = f.to_line();
+        assert!(line.ends_with('\n') && line.matches('\n').count() == 1);
+        let back = as_value(&line);
+        assert_eq!(back["top"], original["top"], "{line}");
+        if f.kind() == "descriptor" {
+            assert_eq!(back["descriptor"]["future_capability"], json!({"level": 3}));
+        } else {
+            assert_eq!(back, original, "{line}");
+        }
+        assert_eq!(frame(&line), f, "reparse of {line}");
+    }
+}
+
+#[test]
+fn the_type_scan_finds_only_the_top_level_type_key() {
+    use super::lex::scan_type;
+    assert_eq!(scan_type(r#"{"type":"inbound"}"#), Some("inbound"));
+    assert_eq!(
+        scan_type(r#" { "event" : {"type":"x","l":["type"]} , "type" : "y" }"#),
+        Some("y")
+    );
+    assert_eq!(
+        scan_type(r#"{"a":"type","b":"\"type\":","type":"z"}"#),
+        Some("z")
+    );
+    assert_eq!(scan_type(r#"{"type":"in\u0062ound"}"#), None);
+    assert_eq!(scan_type(r#"{"type":3}"#), None);
+    assert_eq!(scan_type(r#"{"a":{"type":"x"}}"#), None);
+    assert_eq!(scan_type(r#"[{"type":"x"}]"#), None);
+    assert_eq!(scan_type(r#"{"type":"unterminated"#), None);
+}
+
+#[test]
+fn an_escaped_type_key_still_names_the_frame() {
+    assert_eq!(
+        frame(r#"{"typ\u0065":"going_idle_ack"}"#).kind(),
+        "going_idle_ack"
+    );
+    // The first `type` decides even when only a later one is spelled plainly.
+    let f = frame(r#"{"typ\u0065":"going_idle_ack","type":"outbound_result","requestId":"r"}"#);
+    assert_eq!(f.kind(), "going_idle_ack");
+    assert_eq!(f.extra().get("requestId"), Some(&json!("r")));
+}
+
+#[test]
+fn an_escaped_type_value_still_names_the_frame() {
+    let f = frame(r#"{"requestId":"r","type":"outbound\u005fresult"}"#);
+    assert_eq!(f.kind(), "outbound_result");
+}
+
+#[test]
+fn the_type_scan_skips_long_strings_with_escapes_anywhere() {
+    use super::lex::scan_type;
+    for n in 0..20 {
+        let pad = "é".repeat(n);
+        let line = format!(
+            r#"{{"k{pad}\"type\":{pad}":"v{pad}\\\"{pad}","type":"going_idle_ack","z":"{pad}"}}"#
+        );
+        assert_eq!(scan_type(&line), Some("going_idle_ack"), "{line}");
+        let f = frame(&line);
+        assert_eq!(f.kind(), "going_idle_ack", "{line}");
+        assert_eq!(f.extra().get("z"), Some(&json!(pad)));
+    }
+}
