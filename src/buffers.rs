@@ -22,7 +22,7 @@ enum Status {
 }
 
 /// Remembers up to `capacity` bufferIds per link (oldest forgotten first).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct BufferLedger {
     status: HashMap<String, Status>,
     order: VecDeque<String>,

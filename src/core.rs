@@ -81,6 +81,7 @@ pub(crate) enum Next {
     Revoked,
 }
 
+#[derive(Clone)]
 pub(crate) struct Core {
     pub(crate) config: Config,
     pub(crate) now: Instant,
@@ -133,6 +134,20 @@ impl Core {
             idle: None,
             stats: Stats::default(),
         }
+    }
+
+    /// The data that steers transitions, for the diagram's exploration.
+    pub(crate) fn fingerprint(&self) -> String {
+        format!(
+            "{} {} {:?} {} {} {:?} {}",
+            self.was_handshaken,
+            self.ever_lost,
+            self.judgement,
+            self.hold,
+            self.dormant,
+            self.idle,
+            self.requests.is_empty()
+        )
     }
 
     pub(crate) fn last_generation(&self) -> Generation {

@@ -333,4 +333,36 @@ mod tests {
         };
         assert_eq!(f.event.text.as_deref().map(str::len), Some(200_000));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_split_of_a_stream_decodes_like_the_whole(
+            mut cuts in proptest::collection::vec(0usize..200, 0..10)
+        ) {
+            let stream = format!(
+                "{ACK}\r\n\n[1]\n{{\"type\":\"inbound\",\"event\":{{\"text\":\"é🔌\"}}}}\nnot json\n{{\"type\":\"x\"}}\n{{\"type\":"
+            );
+            let mut whole = LineDecoder::new(1024);
+            let mut expected = Vec::new();
+            proptest::prop_assert_eq!(whole.push(&stream, &mut expected), Ok(()));
+            proptest::prop_assert_eq!(expected.len(), 5);
+
+            for cut in &mut cuts {
+                *cut = (*cut).min(stream.len());
+                while !stream.is_char_boundary(*cut) {
+                    *cut -= 1;
+                }
+            }
+            cuts.sort_unstable();
+            let mut split = LineDecoder::new(1024);
+            let mut out = Vec::new();
+            let mut start = 0;
+            for cut in cuts.into_iter().chain([stream.len()]) {
+                proptest::prop_assert_eq!(split.push(&stream[start..cut], &mut out), Ok(()));
+                start = cut;
+            }
+            proptest::prop_assert_eq!(out, expected);
+            proptest::prop_assert_eq!(split.buffered(), whole.buffered());
+        }
+    }
 }

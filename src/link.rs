@@ -22,6 +22,7 @@ use crate::Generation;
 /// It never performs IO, never reads a clock and never draws OS
 /// randomness: `now` and the backoff `seed` come in as arguments, so the
 /// same inputs at the same times always give the same commands.
+#[derive(Clone)]
 pub struct Link {
     machine: StateMachine<Lifecycle>,
     core: Core,
@@ -142,6 +143,22 @@ impl Link {
     /// The link's time origin, as given to [`Link::new`].
     pub fn start(&self) -> Instant {
         self.start
+    }
+
+    /// The machine's own state name, finer than [`LinkState`] (it tells
+    /// `draining` from `handshaken`). Used by the generated diagram.
+    pub(crate) fn machine_state(&self) -> &'static str {
+        self.machine.state().name()
+    }
+
+    /// A coarse fingerprint of everything that steers the next transition.
+    pub(crate) fn fingerprint(&self) -> String {
+        format!(
+            "{} {:?} {}",
+            self.machine_state(),
+            self.core.live.map(|live| (live.open, live.handshaken)),
+            self.core.fingerprint()
+        )
     }
 
     /// The number of requests written and waiting for a result.

@@ -23,7 +23,7 @@ pub(crate) enum Stimulus<'a> {
 }
 
 /// The statig shared storage; all data lives in the [`Core`] context.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Lifecycle;
 
 fn to_state(next: Next) -> State {
@@ -322,6 +322,14 @@ fn refuse_closed(core: &mut Core, input: &Input) {
 }
 
 impl State {
+    /// The machine state's own name.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            State::Draining {} => "draining",
+            other => other.link_state().name(),
+        }
+    }
+
     /// The public name of this state.
     pub(crate) fn link_state(&self) -> LinkState {
         match self {

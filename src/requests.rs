@@ -10,7 +10,7 @@ use std::time::Instant;
 use crate::RequestId;
 
 /// Pending requests, written and waiting for their `outbound_result`.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Requests {
     deadlines: HashMap<RequestId, Instant>,
     order: VecDeque<(Instant, RequestId)>,

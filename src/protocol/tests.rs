@@ -438,3 +438,31 @@ fn the_type_scan_skips_long_strings_with_escapes_anywhere() {
         assert_eq!(f.extra().get("z"), Some(&json!(pad)));
     }
 }
+
+#[test]
+fn fields_held_before_an_unscannable_type_are_still_typed() {
+    // The escaped key defeats the scan, so the fields are held as values first.
+    let f = frame(
+        r#"{"event":{"text":"hi","source":{"chat_id":5,"x":1}},"bufferId":"b","typ\u0065":"inbound"}"#,
+    );
+    let IncomingFrame::Inbound(f) = f else {
+        panic!("wrong kind");
+    };
+    assert_eq!(f.event.text.as_deref(), Some("hi"));
+    let source = f.event.source.expect("source");
+    assert_eq!(source.chat_id, Some(WireId::from(5)));
+    assert_eq!(source.extra.get("x"), Some(&json!(1)));
+    assert_eq!(f.buffer_id.as_deref(), Some("b"));
+
+    let f = frame(
+        r#"{"forward":{"platform":"p","botId":"b","method":"GET","path":"/","headers":[["a","b"]],"bodyB64":"aGk"},"typ\u0065":"passthrough_forward"}"#,
+    );
+    let IncomingFrame::PassthroughForward(f) = f else {
+        panic!("wrong kind");
+    };
+    assert_eq!(f.forward.body_text(), Some("hi"));
+    assert_eq!(
+        parse_line(r#"{"event":{"text":1},"typ\u0065":"inbound"}"#),
+        LineOutcome::Malformed(MalformedLine::InvalidFields { kind: "inbound" })
+    );
+}

@@ -255,7 +255,7 @@ pub fn replay(trace: &Trace) -> Result<String, TraceError> {
 /// Records what a link is told, as a [`Trace`] in memory.
 ///
 /// The shell calls [`record`](Recorder::record) before handing each input to
-/// the link; [`line`](Recorder::line) gives the JSON line to append to a
+/// the link; it returns the JSON line to append to a
 /// file as it happens.
 #[derive(Debug)]
 pub struct Recorder {
