@@ -83,17 +83,17 @@ impl Judgement {
                 Verdict::Provisional
             }
             // Rule 7: a judged, accepted connection that closes without a
-            // 4401 ends the judgement.
-            (CloseKind::Other, Judgement::Judging(judged)) if judged == gen => {
+            // 4401 ends the judgement; so does `expired` (rule 4: the
+            // credential was accepted, only the token aged out).
+            (CloseKind::Other | CloseKind::Expired, Judgement::Judging(judged))
+                if judged == gen =>
+            {
                 *self = Judgement::Clear;
                 Verdict::Drop
             }
-            // Rule 4 (`expired` answers no auth question: a judgement stays
-            // armed) and rule 7 (a non-auth failure keeps it armed).
-            (CloseKind::Expired, Judgement::Judging(_)) => {
-                *self = Judgement::Armed;
-                Verdict::Drop
-            }
+            // Rule 4 (`expired` answers no auth question: an armed
+            // judgement stays armed) and rule 7 (a non-auth failure keeps
+            // it armed).
             _ => Verdict::Drop,
         }
     }
@@ -151,6 +151,14 @@ mod tests {
             j.on_close(G3, CloseKind::Unauthorized, true),
             Verdict::Provisional
         );
+    }
+
+    #[test]
+    fn expired_close_of_the_judged_connection_ends_the_judgement() {
+        let mut j = Judgement::Armed;
+        j.on_handshake(G2);
+        assert_eq!(j.on_close(G2, CloseKind::Expired, true), Verdict::Drop);
+        assert_eq!(j, Judgement::Clear);
     }
 
     #[test]

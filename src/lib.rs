@@ -95,6 +95,10 @@ mod link;
 mod machine;
 pub mod protocol;
 mod requests;
+#[cfg(feature = "shell")]
+pub mod shell;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod timers;
 pub mod token;
 pub mod trace;

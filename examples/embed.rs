@@ -1,0 +1,79 @@
+//! Embedding relay-link in a plain-threads program.
+//!
+//! The link runs on smol's global executor; the application keeps a
+//! cloneable `RelayLink` handle and reads `Events` from any thread. A tokio
+//! program embeds it the same way: `RelayLink::spawn` needs no runtime,
+//! and the handle's futures and the event stream are runtime-agnostic, so
+//! they can be awaited inside tokio tasks as they are here inside
+//! `smol::block_on`.
+//!
+//! This example starts the in-process test connector so it runs anywhere:
+//! `cargo run --example embed`.
+
+use std::time::Duration;
+
+use relay_link::config::Config;
+use relay_link::shell::{Event, Options, RelayLink};
+use relay_link::testing::{Connector, ConnectorOptions};
+use relay_link::token::Secret;
+use serde_json::json;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // A connector to talk to (in production: your connector's base URL).
+    let connector = smol::block_on(Connector::start(ConnectorOptions::default()))?;
+    connector.add_gateway("gw-embed", Secret::new("embed-secret"));
+
+    let config = Config::builder(connector.url())
+        .gateway_id("gw-embed")
+        .secret("embed-secret")
+        .identity("discord", "bot-1")
+        .build()?;
+    let (link, mut events) = RelayLink::spawn(config, Options::default())?;
+
+    // An application thread consumes events.
+    let reader = std::thread::spawn(move || {
+        smol::block_on(async {
+            while let Some(event) = events.next().await {
+                match event {
+                    Event::State { state, platform } => println!("state: {state} ({platform})"),
+                    Event::Inbound { frame, acceptance } => {
+                        println!("inbound: {:?}", frame.event.text);
+                        if let Some(acceptance) = acceptance {
+                            acceptance.accept(); // only now is it acked
+                        }
+                    }
+                    Event::Fatal(report) => println!("fatal: {}", report.message),
+                    other => println!("event: {other:?}"),
+                }
+            }
+        })
+    });
+
+    // Another thread sends a request once connected and then disconnects.
+    smol::block_on(async {
+        let mut changes = link.state_changes();
+        while link.state() != relay_link::LinkState::Handshaken {
+            smol::future::or(
+                async {
+                    changes.next().await;
+                },
+                async {
+                    smol::Timer::after(Duration::from_millis(50)).await;
+                },
+            )
+            .await;
+        }
+        connector.push_inbound("gw-embed", json!({"text": "hello from chat"}));
+        let action = json!({"op": "send", "text": "hi"});
+        let result = link
+            .send(
+                action.as_object().cloned().unwrap_or_default(),
+                Some("discord"),
+            )
+            .await;
+        println!("result: {result}");
+        link.disconnect(Duration::from_secs(2)).await;
+    });
+    reader.join().map_err(|_| "event thread panicked")?;
+    Ok(())
+}

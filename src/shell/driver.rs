@@ -1,0 +1,423 @@
+//! The driver: the one task that owns a [`Link`] and runs its commands.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{BufWriter, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_tungstenite::tungstenite::Message;
+use serde_json::{Map, Value};
+use smol::channel::{Receiver, Sender};
+use smol::Task;
+
+use super::socket::{self, Conn, SocketEvent, Tls, Ws};
+use super::{Acceptance, Event, Options, Shared, SpawnError};
+use crate::command::{Command, LinkState, PlatformState};
+use crate::config::Config;
+use crate::input::{DialFailure, Input};
+use crate::trace::{Recorder, Step};
+use crate::{Generation, Link, RequestId};
+
+/// How long a close frame may take when the core closes a connection on
+/// its own (timeouts, protocol errors, dormancy).
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// What the application asks of the driver.
+#[derive(Debug)]
+pub(crate) enum Request {
+    Send {
+        id: RequestId,
+        action: Map<String, Value>,
+        platform: Option<String>,
+        reply: Sender<Value>,
+    },
+    Interrupt {
+        session_key: String,
+        reason: Option<String>,
+    },
+    Idle {
+        dormant: bool,
+        reply: Sender<bool>,
+    },
+    Hold,
+    Release,
+    Accepted(String),
+    Disconnect {
+        budget: Duration,
+        reply: Sender<()>,
+    },
+    Subscribe(Sender<(LinkState, PlatformState)>),
+}
+
+/// Everything that wakes the driver.
+pub(crate) enum ToDriver {
+    App(Request),
+    Dialed {
+        gen: Generation,
+        result: Result<Box<Ws>, DialFailure>,
+    },
+    Socket {
+        gen: Generation,
+        event: SocketEvent,
+    },
+}
+
+/// A random number from the OS (through std's randomly keyed hasher).
+fn os_random() -> u64 {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(0x5eed);
+    hasher.finish()
+}
+
+type Spawned = (Sender<Request>, Receiver<Event>, Arc<Shared>);
+
+/// Validates the options and starts the driver task.
+pub(crate) fn spawn(config: Config, options: Options) -> Result<Spawned, SpawnError> {
+    let tls = tls_for(&config, &options)?;
+    let seed = options.seed.unwrap_or_else(os_random);
+    let start = Instant::now();
+    let recorder = match &options.record {
+        Some(path) => {
+            let mut file = BufWriter::new(File::create(path)?);
+            let recorder = Recorder::new(start, seed, config.summary());
+            writeln!(file, "{}", recorder.header_line())?;
+            file.flush()?;
+            Some((recorder, file))
+        }
+        None => None,
+    };
+    let (to_driver, inbox) = smol::channel::unbounded();
+    let (requests, app_inbox) = smol::channel::unbounded();
+    let (events, event_stream) = smol::channel::unbounded();
+    let shared = Arc::new(Shared {
+        id_prefix: os_random(),
+        ..Shared::default()
+    });
+    let driver = Driver {
+        link: Link::new(config, seed, start),
+        to_driver,
+        events,
+        requests: requests.clone(),
+        shared: shared.clone(),
+        tls,
+        recorder,
+        dial: None,
+        conn: None,
+        replies: HashMap::new(),
+        idle_waiters: Vec::new(),
+        disconnect_waiters: Vec::new(),
+        subscribers: Vec::new(),
+        published: None,
+        closing: Vec::new(),
+        close_budget: CLOSE_GRACE,
+    };
+    smol::spawn(driver.run(inbox, app_inbox)).detach();
+    Ok((requests, event_stream, shared))
+}
+
+#[cfg(feature = "tls")]
+fn tls_for(config: &Config, options: &Options) -> Result<Tls, SpawnError> {
+    if config.url().starts_with("wss://") {
+        Ok(Some(super::tls::connector(&options.extra_roots)?))
+    } else {
+        Ok(None)
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls_for(config: &Config, _options: &Options) -> Result<Tls, SpawnError> {
+    if config.url().starts_with("wss://") {
+        Err(SpawnError::TlsDisabled)
+    } else {
+        Ok(None)
+    }
+}
+
+struct Driver {
+    link: Link,
+    to_driver: Sender<ToDriver>,
+    events: Sender<Event>,
+    requests: Sender<Request>,
+    shared: Arc<Shared>,
+    tls: Tls,
+    recorder: Option<(Recorder, BufWriter<File>)>,
+    dial: Option<(Generation, Task<()>)>,
+    conn: Option<Conn>,
+    replies: HashMap<RequestId, Sender<Value>>,
+    idle_waiters: Vec<Sender<bool>>,
+    disconnect_waiters: Vec<Sender<()>>,
+    subscribers: Vec<Sender<(LinkState, PlatformState)>>,
+    published: Option<(LinkState, PlatformState)>,
+    /// Writers finishing a close frame.
+    closing: Vec<Task<()>>,
+    /// How long a deliberate disconnect's close frame may take.
+    close_budget: Duration,
+}
+
+impl Driver {
+    async fn run(mut self, inbox: Receiver<ToDriver>, app: Receiver<Request>) {
+        self.feed(Step::Input(Input::Start));
+        loop {
+            self.execute();
+            if self.link.state().is_terminal() && self.link.state() != LinkState::Revoked {
+                break;
+            }
+            let deadline = self.link.poll_timeout().map(|(at, _)| at);
+            let woke = smol::future::or(
+                async {
+                    smol::future::or(async { inbox.recv().await.ok() }, async {
+                        app.recv().await.ok().map(ToDriver::App)
+                    })
+                    .await
+                },
+                async {
+                    match deadline {
+                        Some(at) => {
+                            smol::Timer::at(at).await;
+                        }
+                        None => std::future::pending::<()>().await,
+                    }
+                    None
+                },
+            )
+            .await;
+            match woke {
+                None => self.feed(Step::Timeout),
+                Some(message) => self.handle(message),
+            }
+        }
+        self.finish().await;
+    }
+
+    /// Records a step and hands it to the core.
+    fn feed(&mut self, step: Step) {
+        let now = Instant::now();
+        if let Some((recorder, file)) = self.recorder.as_mut() {
+            let line = recorder.record(step.clone(), now);
+            if writeln!(file, "{line}")
+                .and_then(|()| file.flush())
+                .is_err()
+            {
+                tracing::warn!("trace recording failed; recording stops");
+                self.recorder = None;
+            }
+        }
+        match step {
+            Step::Input(input) => self.link.handle_input(input, now),
+            Step::Timeout => self.link.handle_timeout(now),
+        }
+    }
+
+    fn handle(&mut self, message: ToDriver) {
+        match message {
+            ToDriver::App(request) => self.request(request),
+            ToDriver::Dialed { gen, result } => {
+                if self.dial.as_ref().map(|(g, _)| *g) != Some(gen) {
+                    return; // a cancelled dial: its socket is simply dropped
+                }
+                self.dial = None;
+                match result {
+                    Ok(ws) => {
+                        self.conn = Some(Conn::start(gen, *ws, self.to_driver.clone()));
+                        self.feed(Step::Input(Input::DialSucceeded { gen }));
+                    }
+                    Err(failure) => self.feed(Step::Input(Input::DialFailed { gen, failure })),
+                }
+            }
+            ToDriver::Socket { gen, event } => {
+                if self.conn.as_ref().map(|c| c.gen) != Some(gen) {
+                    return; // a connection the core already let go of
+                }
+                let input = match event {
+                    SocketEvent::Text(text) => Input::Received { gen, text },
+                    SocketEvent::Heard => Input::Heard { gen },
+                    SocketEvent::Closed { code, reason } => {
+                        self.conn = None;
+                        Input::SocketClosed { gen, code, reason }
+                    }
+                };
+                self.feed(Step::Input(input));
+            }
+        }
+    }
+
+    fn request(&mut self, request: Request) {
+        let input = match request {
+            Request::Send {
+                id,
+                action,
+                platform,
+                reply,
+            } => {
+                self.replies.insert(id.clone(), reply);
+                Input::Send {
+                    id,
+                    action,
+                    platform,
+                }
+            }
+            Request::Interrupt {
+                session_key,
+                reason,
+            } => Input::Interrupt {
+                session_key,
+                reason,
+            },
+            Request::Idle { dormant, reply } => {
+                self.idle_waiters.push(reply);
+                if dormant {
+                    Input::GoDormant
+                } else {
+                    Input::GoIdle
+                }
+            }
+            Request::Hold => Input::HoldRedial,
+            Request::Release => Input::ReleaseRedial,
+            Request::Accepted(buffer_id) => Input::Accepted { buffer_id },
+            Request::Disconnect { budget, reply } => {
+                self.disconnect_waiters.push(reply);
+                self.close_budget = budget;
+                let budget_ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX);
+                Input::Disconnect { budget_ms }
+            }
+            Request::Subscribe(sender) => {
+                self.subscribers.push(sender);
+                return;
+            }
+        };
+        self.feed(Step::Input(input));
+    }
+
+    /// Runs every queued command, then publishes the state once.
+    fn execute(&mut self) {
+        let mut acknowledge_fatal = false;
+        while let Some(command) = self.link.poll_command() {
+            match command {
+                Command::Dial { gen, auth } => {
+                    let token = if auth {
+                        self.link.config().mint_token(socket::unix_now())
+                    } else {
+                        None
+                    };
+                    tracing::debug!(gen = gen.0, "dialing");
+                    let url = self.link.config().url().to_owned();
+                    let task = smol::spawn(socket::dial(
+                        gen,
+                        url,
+                        token,
+                        self.tls.clone(),
+                        self.to_driver.clone(),
+                    ));
+                    self.dial = Some((gen, task));
+                }
+                Command::CancelDial { gen } => {
+                    if self.dial.as_ref().map(|(g, _)| *g) == Some(gen) {
+                        self.dial = None;
+                    }
+                }
+                Command::Send { gen, frame } => {
+                    if let Some(conn) = self.conn.as_ref().filter(|c| c.gen == gen) {
+                        conn.send(Message::text(frame.to_line()));
+                    }
+                }
+                Command::Ping { gen } => {
+                    if let Some(conn) = self.conn.as_ref().filter(|c| c.gen == gen) {
+                        conn.send(Message::Ping(Vec::new().into()));
+                    }
+                }
+                Command::Close { gen, code, reason } => {
+                    tracing::info!(gen = gen.0, code, reason = %reason, "closing connection");
+                    if let Some(conn) = self.conn.take_if(|c| c.gen == gen) {
+                        let grace = if self.link.state() == LinkState::Closed {
+                            self.close_budget.min(CLOSE_GRACE)
+                        } else {
+                            CLOSE_GRACE
+                        };
+                        if let Some(writer) = conn.close(code, &reason, grace) {
+                            self.closing.push(writer);
+                        }
+                    }
+                }
+                Command::Descriptor { descriptor, .. } => self.emit(Event::Descriptor(descriptor)),
+                Command::Inbound(frame) => {
+                    let acceptance = self.acceptance(frame.buffer_id.as_deref());
+                    self.emit(Event::Inbound { frame, acceptance });
+                }
+                Command::Passthrough(frame) => {
+                    let acceptance = self.acceptance(frame.buffer_id.as_deref());
+                    self.emit(Event::Passthrough { frame, acceptance });
+                }
+                Command::InterruptInbound(frame) => self.emit(Event::InterruptInbound(frame)),
+                Command::IdleOutcome { acked } => {
+                    for waiter in self.idle_waiters.drain(..) {
+                        let _ = waiter.try_send(acked);
+                    }
+                }
+                Command::Settle { id, settlement } => {
+                    if let Some(reply) = self.replies.remove(&id) {
+                        let _ = reply.try_send(settlement.to_json());
+                    }
+                }
+                Command::Fatal(report) => {
+                    tracing::warn!(code = report.code, "{}", report.message);
+                    self.emit(Event::Fatal(report));
+                    acknowledge_fatal = true;
+                }
+                Command::StateChanged(_) | Command::PlatformState(_) => {}
+            }
+        }
+        self.publish();
+        if acknowledge_fatal {
+            // The application has been told: the link becomes Disabled.
+            self.feed(Step::Input(Input::FatalAcknowledged));
+            self.execute();
+        }
+    }
+
+    fn acceptance(&self, buffer_id: Option<&str>) -> Option<Acceptance> {
+        buffer_id.map(|id| Acceptance {
+            buffer_id: id.to_owned(),
+            requests: self.requests.clone(),
+        })
+    }
+
+    fn emit(&self, event: Event) {
+        let _ = self.events.try_send(event);
+    }
+
+    /// Publishes the (state, platform) pair once per change.
+    fn publish(&mut self) {
+        let Some(platform) = self.link.platform_state() else {
+            return;
+        };
+        let pair = (self.link.state(), platform);
+        if self.published == Some(pair) {
+            return;
+        }
+        self.published = Some(pair);
+        self.shared.publish(pair.0, pair.1);
+        tracing::info!(state = %pair.0, platform = %pair.1, gen = self.link.generation().0, "state");
+        self.subscribers.retain(|s| s.try_send(pair).is_ok());
+        self.emit(Event::State {
+            state: pair.0,
+            platform: pair.1,
+        });
+    }
+
+    /// The link ended: let close frames finish, then wake disconnecters.
+    async fn finish(mut self) {
+        self.dial = None;
+        self.conn = None;
+        for writer in self.closing.drain(..) {
+            writer.await;
+        }
+        for waiter in self.disconnect_waiters.drain(..) {
+            let _ = waiter.try_send(());
+        }
+        for (_, reply) in self.replies.drain() {
+            let _ = reply.try_send(crate::Settlement::Closed { ambiguous: false }.to_json());
+        }
+    }
+}
