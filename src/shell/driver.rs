@@ -361,7 +361,12 @@ impl Driver {
                     }
                 }
                 Command::Fatal(report) => {
-                    tracing::warn!(code = report.code, "{}", report.message);
+                    if report.code == crate::command::RELAY_DISABLED_CODE {
+                        // A neutral off switch, not an error.
+                        tracing::info!(code = report.code, "{}", report.message);
+                    } else {
+                        tracing::error!(code = report.code, "{}", report.message);
+                    }
                     self.emit(Event::Fatal(report));
                     acknowledge_fatal = true;
                 }

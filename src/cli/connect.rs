@@ -1,0 +1,275 @@
+//! `relay-link connect`: dial a connector and keep the link alive.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use relay_link::config::{Config, ConfigBuilder, ConfigError, Identity};
+use relay_link::shell::{Event, Events, Options, RelayLink};
+use relay_link::RequestId;
+use serde_json::Value;
+use smol::channel::Sender;
+use smol::io::AsyncBufReadExt;
+
+use super::output::Printer;
+use super::{EXIT_DISABLED, EXIT_OK, EXIT_USAGE};
+
+/// The environment variable holding the gateway's secret (never a flag).
+pub(crate) const SECRET_ENV: &str = "RELAY_LINK_SECRET";
+
+/// How long a signal-triggered disconnect may take.
+const DISCONNECT_BUDGET: Duration = Duration::from_secs(5);
+
+/// `relay-link connect` options (see `docs/cli.md`).
+#[derive(Debug, Args)]
+pub(crate) struct ConnectArgs {
+    /// The connector's base URL (http→ws, https→wss, `/relay` appended).
+    #[arg(long)]
+    url: String,
+    /// The gateway id (the secret comes from RELAY_LINK_SECRET).
+    #[arg(long)]
+    gateway_id: Option<String>,
+    /// A fronted identity PLATFORM:BOT_ID; repeatable, in order.
+    #[arg(long = "identity", value_name = "PLATFORM:BOT_ID")]
+    identities: Vec<String>,
+    /// First backoff step, ms.
+    #[arg(long, default_value_t = 1000)]
+    backoff_base_ms: u64,
+    /// Backoff cap, ms.
+    #[arg(long, default_value_t = 30000)]
+    backoff_max_ms: u64,
+    /// Handshaken time that resets the backoff, ms.
+    #[arg(long, default_value_t = 60000)]
+    stable_after_ms: u64,
+    /// Budget of one dial (TCP, TLS, upgrade), ms.
+    #[arg(long, default_value_t = 10000)]
+    connect_timeout_ms: u64,
+    /// Wait for the first descriptor, ms.
+    #[arg(long, default_value_t = 30000)]
+    handshake_timeout_ms: u64,
+    /// Wait for an outbound result, ms.
+    #[arg(long, default_value_t = 30000)]
+    outbound_timeout_ms: u64,
+    /// Keepalive ping period, ms.
+    #[arg(long, default_value_t = 30000)]
+    ping_interval_ms: u64,
+    /// Nothing heard for this long = dead link, ms.
+    #[arg(long, default_value_t = 60000)]
+    idle_timeout_ms: u64,
+    /// Upgrade token lifetime, s (<= 0: never expires).
+    #[arg(long, default_value_t = 300, allow_negative_numbers = true)]
+    token_ttl_s: i64,
+    /// Seed of the backoff jitter (default: from the OS).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Write the link's input trace (JSON Lines) here, for replay.
+    #[arg(long)]
+    record: Option<PathBuf>,
+    /// Machine-readable output: one JSON object per line.
+    #[arg(long)]
+    json: bool,
+}
+
+impl ConnectArgs {
+    /// Builds and validates the configuration before anything dials.
+    fn config(&self) -> Result<Config, ConfigError> {
+        let ms = Duration::from_millis;
+        let mut builder: ConfigBuilder = Config::builder(self.url.clone())
+            .backoff_base(ms(self.backoff_base_ms))
+            .backoff_max(ms(self.backoff_max_ms))
+            .stable_after(ms(self.stable_after_ms))
+            .connect_timeout(ms(self.connect_timeout_ms))
+            .handshake_timeout(ms(self.handshake_timeout_ms))
+            .outbound_timeout(ms(self.outbound_timeout_ms))
+            .ping_interval(ms(self.ping_interval_ms))
+            .idle_timeout(ms(self.idle_timeout_ms))
+            .token_ttl_secs(self.token_ttl_s);
+        if let Some(id) = &self.gateway_id {
+            builder = builder.gateway_id(id.clone());
+        }
+        if let Ok(secret) = std::env::var(SECRET_ENV) {
+            builder = builder.secret(secret);
+        }
+        let identities = self
+            .identities
+            .iter()
+            .map(|spec| Identity::parse(spec))
+            .collect::<Result<Vec<_>, _>>()?;
+        builder.identities(identities).build()
+    }
+}
+
+/// What the main loop reacts to.
+enum Msg {
+    Event(Event),
+    Ended,
+    Settled(RequestId, Value),
+    Signal,
+}
+
+pub(crate) fn run(args: ConnectArgs) -> u8 {
+    let config = match args.config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("relay-link: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let start = Instant::now();
+    let options = Options {
+        seed: args.seed,
+        record: args.record.clone(),
+        ..Options::default()
+    };
+    let (link, events) = match RelayLink::spawn(config, options) {
+        Ok(spawned) => spawned,
+        Err(e) => {
+            eprintln!("relay-link: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let printer = Printer::new(args.json, start);
+    smol::block_on(drive(link, events, printer))
+}
+
+async fn drive(link: RelayLink, events: Events, printer: Printer) -> u8 {
+    let (tx, rx) = smol::channel::unbounded();
+    smol::spawn(forward_events(events, tx.clone())).detach();
+    smol::spawn(read_stdin(link.clone(), tx.clone())).detach();
+    smol::spawn(watch_signals(tx.clone())).detach();
+    let mut disabled = false;
+    let mut stopping = false;
+    while let Ok(msg) = rx.recv().await {
+        match msg {
+            Msg::Event(event) => disabled |= show(&printer, event),
+            Msg::Settled(id, result) => printer.outbound_result(&id, &result),
+            Msg::Signal if !stopping => {
+                stopping = true;
+                let link = link.clone();
+                smol::spawn(async move { link.disconnect(DISCONNECT_BUDGET).await }).detach();
+            }
+            Msg::Signal => {}
+            Msg::Ended => break,
+        }
+    }
+    if disabled {
+        EXIT_DISABLED
+    } else {
+        EXIT_OK
+    }
+}
+
+/// Prints one event; true when it is the `relay_disabled` report.
+fn show(printer: &Printer, event: Event) -> bool {
+    match event {
+        Event::State { state, platform } => printer.state(state, platform),
+        Event::Descriptor(d) => printer.descriptor(&d.platform, &d.label),
+        Event::Inbound { frame, acceptance } => {
+            printer.inbound(&frame);
+            if let Some(acceptance) = acceptance {
+                acceptance.accept();
+            }
+        }
+        Event::Passthrough { frame, acceptance } => {
+            printer.passthrough(&frame);
+            if let Some(acceptance) = acceptance {
+                acceptance.accept();
+            }
+        }
+        Event::InterruptInbound(frame) => printer.interrupt(&frame),
+        Event::Fatal(report) => {
+            printer.fatal(&report);
+            return report.code == relay_link::command::RELAY_DISABLED_CODE;
+        }
+    }
+    false
+}
+
+async fn forward_events(mut events: Events, tx: Sender<Msg>) {
+    while let Some(event) = events.next().await {
+        let _ = tx.send(Msg::Event(event)).await;
+    }
+    let _ = tx.send(Msg::Ended).await;
+}
+
+async fn watch_signals(tx: Sender<Msg>) {
+    use futures_util::StreamExt;
+    let Ok(mut signals) =
+        async_signal::Signals::new([async_signal::Signal::Int, async_signal::Signal::Term])
+    else {
+        tracing::warn!("cannot watch SIGINT/SIGTERM");
+        return;
+    };
+    while signals.next().await.is_some() {
+        let _ = tx.send(Msg::Signal).await;
+    }
+}
+
+/// Parses one stdin line into an outbound action and its platform.
+pub(crate) fn parse_action(
+    line: &str,
+) -> Result<(serde_json::Map<String, Value>, Option<String>), String> {
+    let mut action = match serde_json::from_str::<Value>(line) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => return Err("not a JSON object".into()),
+        Err(e) => return Err(format!("not JSON ({e})")),
+    };
+    if !action.get("op").is_some_and(Value::is_string) {
+        return Err("the object has no string \"op\"".into());
+    }
+    let platform = match action.remove("platform") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(platform)) => Some(platform),
+        Some(_) => return Err("\"platform\" must be a string".into()),
+    };
+    Ok((action, platform))
+}
+
+async fn read_stdin(link: RelayLink, tx: Sender<Msg>) {
+    let mut lines = smol::io::BufReader::new(smol::Unblock::new(std::io::stdin())).lines();
+    let mut number = 0usize;
+    use futures_util::StreamExt;
+    while let Some(line) = lines.next().await {
+        number += 1;
+        let Ok(line) = line else { break };
+        if line.trim().is_empty() {
+            continue;
+        }
+        match parse_action(&line) {
+            Ok((action, platform)) => {
+                let pending = link.request(action, platform.as_deref());
+                let tx = tx.clone();
+                smol::spawn(async move {
+                    let id = pending.id().clone();
+                    let result = pending.settled().await;
+                    let _ = tx.send(Msg::Settled(id, result)).await;
+                })
+                .detach();
+            }
+            Err(problem) => eprintln!("relay-link: stdin line {number} skipped: {problem}"),
+        }
+    }
+    // End of input does not stop the link.
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_action;
+
+    #[test]
+    fn a_top_level_platform_moves_out_of_the_action() {
+        let (action, platform) =
+            parse_action(r#"{"op":"send","text":"hi","platform":"slack"}"#).unwrap();
+        assert_eq!(platform.as_deref(), Some("slack"));
+        assert!(!action.contains_key("platform"));
+        assert_eq!(action["op"], "send");
+    }
+
+    #[test]
+    fn lines_without_a_string_op_are_refused() {
+        assert!(parse_action("[1,2]").is_err());
+        assert!(parse_action("not json").is_err());
+        assert!(parse_action(r#"{"op": 3}"#).is_err());
+        assert!(parse_action(r#"{"text":"x"}"#).is_err());
+    }
+}
