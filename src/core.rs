@@ -596,6 +596,15 @@ impl Core {
         std::mem::replace(&mut self.hold, false)
     }
 
+    /// A second disconnect while draining: the drain ends no later than
+    /// the new budget allows.
+    pub(crate) fn tighten_drain(&mut self, budget: Duration) {
+        let deadline = self.after(self.config.drain_grace.min(budget));
+        if self.timers.get(Timer::Drain).is_none_or(|at| deadline < at) {
+            self.timers.set(Timer::Drain, deadline);
+        }
+    }
+
     /// Arms the disconnect's drain grace within the caller's budget.
     pub(crate) fn start_drain(&mut self, budget: Duration) {
         for timer in Timer::TABLE {

@@ -109,3 +109,8 @@ pub use ids::{Generation, RequestId};
 pub use input::{DialFailure, Input};
 pub use link::Link;
 pub use timers::Timer;
+
+/// The README's Rust examples compile as doctests.
+#[cfg(all(doctest, feature = "shell"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

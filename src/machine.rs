@@ -177,7 +177,10 @@ impl Lifecycle {
                 core.refuse(id, Settlement::Closed { ambiguous: false });
                 Handled
             }
-            Stimulus::Input(Input::Disconnect { .. }) => Handled,
+            Stimulus::Input(Input::Disconnect { budget_ms }) => {
+                core.tighten_drain(Duration::from_millis(*budget_ms));
+                Handled
+            }
             _ => Super,
         }
     }

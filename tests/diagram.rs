@@ -23,6 +23,18 @@ fn the_documented_diagram_is_the_generated_one() {
 }
 
 #[test]
+fn the_readme_diagram_is_the_generated_one() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = std::fs::read_to_string(&path).expect("README.md exists");
+    let embedded = embedded_diagram(&readme).expect("the README embeds a ```mermaid block");
+    assert_eq!(
+        embedded,
+        relay_link::diagram::mermaid(),
+        "README.md's diagram is stale: paste `cargo run --example diagram` into it"
+    );
+}
+
+#[test]
 fn the_diagram_shows_the_revocation_path() {
     let diagram = relay_link::diagram::mermaid();
     for edge in [

@@ -103,6 +103,7 @@ pub(crate) fn spawn(config: Config, options: Options) -> Result<Spawned, SpawnEr
         shared: shared.clone(),
         tls,
         recorder,
+        command_log: options.command_log,
         dial: None,
         conn: None,
         replies: HashMap::new(),
@@ -143,6 +144,8 @@ struct Driver {
     shared: Arc<Shared>,
     tls: Tls,
     recorder: Option<(Recorder, BufWriter<File>)>,
+    /// [`Options::command_log`]: copies of the executed commands.
+    command_log: Option<Sender<Command>>,
     dial: Option<(Generation, Task<()>)>,
     conn: Option<Conn>,
     replies: HashMap<RequestId, Sender<Value>>,
@@ -294,6 +297,9 @@ impl Driver {
     fn execute(&mut self) {
         let mut acknowledge_fatal = false;
         while let Some(command) = self.link.poll_command() {
+            if let Some(log) = &self.command_log {
+                let _ = log.try_send(command.clone());
+            }
             match command {
                 Command::Dial { gen, auth } => {
                     let token = if auth {

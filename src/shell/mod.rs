@@ -47,6 +47,13 @@ pub struct Options {
     /// webpki roots.
     #[cfg(feature = "tls")]
     pub extra_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
+    /// Test hook: a copy of every [`Command`](crate::Command) the shell
+    /// executes, in order, sent right after it is polled from the core. With
+    /// [`record`](Options::record) this lets a test check that replaying the
+    /// recorded trace ([`Trace::commands`](crate::trace::Trace::commands))
+    /// reproduces exactly what the shell ran. A full or closed channel
+    /// drops the copy; it never blocks or affects the link.
+    pub command_log: Option<Sender<crate::Command>>,
 }
 
 /// Why a link could not be started.

@@ -121,10 +121,8 @@ pub fn spawn_with(config: ConfigBuilder, options: Options) -> (RelayLink, Watch)
 
 /// A fresh trace path under the target's temporary directory.
 pub fn trace_path(name: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "loopback-{name}-{}.jsonl",
-        std::process::id()
-    ));
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("loopback-{name}-{}.jsonl", std::process::id()));
     let _ = std::fs::remove_file(&path);
     path
 }

@@ -1,0 +1,845 @@
+//! Whole-stack loopback benchmark (see `docs/performance.md`; run with
+//! `scripts/bench-loopback.sh`). A plain `main` that prints one table: these
+//! are throughput and latency figures of the real shell over real loopback
+//! sockets, not micro-benchmarks, so criterion's sampling does not apply.
+//!
+//! * **inbound**: frames per second delivered to the application as
+//!   [`Event::Inbound`], against a bare async-tungstenite client that only
+//!   receives messages and splits lines, both fed by the same raw
+//!   async-tungstenite server (its own thread, pre-built frames, one frame
+//!   per WebSocket message).
+//! * **round trips**: `RelayLink::send` → settlement per second with 1 and
+//!   64 requests in flight, against a bare async-tungstenite client that
+//!   writes `outbound` frames and matches the answers by `requestId`, same
+//!   server, same concurrency.
+//! * **memory**: RSS per idle, handshaken link with 1,000 links open in one
+//!   process against one test [`Connector`] (the connector runs in a child
+//!   process so its own memory is not counted).
+//! * **reconnect**: from [`Connector::drop_connections`] to the next
+//!   handshake, minus the backoff delay the core chose (mirrored with
+//!   [`Backoff`] from the same seed, base and cap).
+//!
+//! Every figure goes out as a `result key=value …` line too, which the
+//! script reads. Roles: the binary re-executes itself with
+//! `RELAY_LINK_BENCH_ROLE` set to run the memory measurements and their
+//! connector in fresh processes.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use async_tungstenite::tungstenite::Message;
+use async_tungstenite::WebSocketStream;
+use futures_util::{SinkExt, StreamExt};
+use relay_link::backoff::Backoff;
+use relay_link::config::Config;
+use relay_link::shell::{Event, Events, Options, RelayLink};
+use relay_link::testing::{default_descriptor, Connector, ConnectorOptions};
+use relay_link::token::Secret;
+use relay_link::LinkState;
+use serde_json::{json, Map, Value};
+use smol::net::{TcpListener, TcpStream};
+
+/// Fixed so every run draws the same backoff delays.
+const SEED: u64 = 0x5eed_2024;
+const ROLE: &str = "RELAY_LINK_BENCH_ROLE";
+const GATEWAY: &str = "gw-bench";
+const SECRET: &str = "bench-secret";
+
+/// Inbound frames per measured run.
+const INBOUND_FRAMES: usize = 100_000;
+/// Measured runs of each side (alternating); the median rate is reported.
+const RUNS: usize = 3;
+/// Round trips per measured run, by concurrency.
+const ROUND_TRIPS: [(usize, usize); 2] = [(1, 5_000), (64, 40_000)];
+/// Round trips before each measured run.
+const WARM_UP: usize = 500;
+const LINKS: usize = 1_000;
+/// Links spawned before waiting for their handshakes (the listen backlog).
+const LINK_BATCH: usize = 100;
+const RECONNECTS: usize = 60;
+
+fn main() {
+    match std::env::var(ROLE).as_deref() {
+        Ok("connector") => return connector_role(),
+        Ok("memory") => return memory_role(false),
+        Ok("memory-bare") => return memory_role(true),
+        _ => {}
+    }
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| name.contains(o.as_str()));
+    println!(
+        "relay-link loopback benchmark ({} cores, SMOL_THREADS={})",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::env::var("SMOL_THREADS").unwrap_or_else(|_| "unset (1)".into()),
+    );
+    let started = Instant::now();
+    if wanted("inbound") {
+        inbound();
+    }
+    if wanted("round_trip") {
+        round_trips();
+    }
+    if wanted("memory") {
+        memory();
+    }
+    if wanted("reconnect") {
+        reconnect();
+    }
+    println!("total {:.1} s", started.elapsed().as_secs_f64());
+}
+
+// ----- shared helpers ---------------------------------------------------------
+
+fn config(url: &str) -> Config {
+    Config::builder(url)
+        .identity("discord", "b1")
+        .build()
+        .expect("bench config")
+}
+
+fn options() -> Options {
+    Options {
+        seed: Some(SEED),
+        ..Options::default()
+    }
+}
+
+/// Waits for the link's next `Handshaken` state.
+async fn handshaken(events: &mut Events) {
+    loop {
+        match events.next().await {
+            Some(Event::State {
+                state: LinkState::Handshaken,
+                ..
+            }) => return,
+            Some(Event::Fatal(report)) => panic!("fatal: {report:?}"),
+            Some(_) => {}
+            None => panic!("the link ended before its handshake"),
+        }
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[rank]
+}
+
+/// Resident set size of this process, in KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+fn hello_line() -> String {
+    format!(
+        "{}\n",
+        json!({"type": "hello", "platform": "discord", "botId": "b1"})
+    )
+}
+
+/// Splits `text` into lines, keeping the trailing partial line in `partial`.
+fn for_each_line(partial: &mut String, text: &str, mut each: impl FnMut(&str)) {
+    let mut rest = text;
+    if !partial.is_empty() {
+        match rest.find('\n') {
+            Some(end) => {
+                partial.push_str(&rest[..end]);
+                each(partial);
+                partial.clear();
+                rest = &rest[end + 1..];
+            }
+            None => {
+                partial.push_str(rest);
+                return;
+            }
+        }
+    }
+    while let Some(end) = rest.find('\n') {
+        let line = &rest[..end];
+        if !line.trim().is_empty() {
+            each(line);
+        }
+        rest = &rest[end + 1..];
+    }
+    partial.push_str(rest);
+}
+
+// ----- the raw server of (a) and (b) -------------------------------------------
+
+/// A minimal connector written directly on async-tungstenite, on its own
+/// thread and executor: answers each `hello` with a descriptor, each
+/// `outbound` with an `outbound_result` (same `requestId`), and an
+/// `interrupt` with session key `blast` with every pre-built inbound
+/// message, back to back.
+struct RawServer {
+    addr: SocketAddr,
+    stop: Option<smol::channel::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RawServer {
+    fn start(blast: Arc<Vec<Message>>) -> RawServer {
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = smol::channel::bounded::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("raw-connector".into())
+            .spawn(move || {
+                let ex = smol::LocalExecutor::new();
+                smol::block_on(ex.run(async {
+                    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                    addr_tx.send(listener.local_addr().expect("addr")).unwrap();
+                    let accept = async {
+                        while let Ok((tcp, _)) = listener.accept().await {
+                            let _ = tcp.set_nodelay(true);
+                            ex.spawn(serve_raw(tcp, Arc::clone(&blast))).detach();
+                        }
+                    };
+                    smol::future::or(accept, async {
+                        let _ = stopped.recv().await;
+                    })
+                    .await;
+                }));
+            })
+            .expect("server thread");
+        RawServer {
+            addr: addr_rx.recv().expect("server address"),
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+}
+
+impl Drop for RawServer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn serve_raw(tcp: TcpStream, blast: Arc<Vec<Message>>) {
+    let Ok(mut ws) = async_tungstenite::accept_async(tcp).await else {
+        return;
+    };
+    let descriptor = Message::text(format!(
+        "{}\n",
+        json!({"type": "descriptor", "descriptor": default_descriptor("discord")})
+    ));
+    let mut partial = String::new();
+    while let Some(Ok(message)) = ws.next().await {
+        let Message::Text(text) = message else {
+            continue; // pings are answered by tungstenite, closes end the stream
+        };
+        let mut replies = Vec::new();
+        let mut push = false;
+        for_each_line(&mut partial, text.as_str(), |line| {
+            let Ok(frame) = serde_json::from_str::<Value>(line) else {
+                return;
+            };
+            match frame["type"].as_str() {
+                Some("hello") => replies.push(descriptor.clone()),
+                Some("outbound") => replies.push(Message::text(format!(
+                    "{}\n",
+                    json!({
+                        "type": "outbound_result",
+                        "requestId": frame["requestId"],
+                        "result": {"success": true, "message_id": "1200000000000000001"},
+                    })
+                ))),
+                Some("interrupt") if frame["session_key"] == "blast" => push = true,
+                _ => {}
+            }
+        });
+        for reply in replies {
+            if ws.feed(reply).await.is_err() {
+                return;
+            }
+        }
+        if push {
+            for message in blast.iter() {
+                if ws.feed(message.clone()).await.is_err() {
+                    return;
+                }
+            }
+        }
+        if ws.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// `n` realistic `inbound` frames (live, no `bufferId`), one per message.
+fn inbound_messages(n: usize) -> Vec<Message> {
+    const TEXTS: [&str; 6] = [
+        "hey, is the deploy still running?",
+        "Can you summarise the thread above? I missed the standup this morning and need the gist before the 2pm sync.",
+        "lgtm 👍",
+        "Prüfen Sie bitte die Rechnung für März — der Betrag stimmt nicht.",
+        "/ask what is the retention policy for audit logs in the EU region and who signs off on exceptions?",
+        "ok",
+    ];
+    const USERS: [&str; 4] = ["alice", "Bob Martin", "carol_dev", "エミ"];
+    (0..n)
+        .map(|i| {
+            let frame = json!({
+                "type": "inbound",
+                "event": {
+                    "text": TEXTS[i % TEXTS.len()],
+                    "message_type": "text",
+                    "message_id": format!("{}", 1_100_000_000_000_000_000u64 + i as u64),
+                    "source": {
+                        "platform": "discord",
+                        "chat_id": "987654321098765432",
+                        "chat_type": if i % 3 == 0 { "dm" } else { "group" },
+                        "user_id": format!("{}", 300_000_000_000_000_000u64 + (i % 1000) as u64),
+                        "user_name": USERS[i % USERS.len()],
+                        "thread_id": null,
+                        "scope_id": "guild:112233445566778899",
+                    },
+                    "media_urls": [],
+                    "timestamp": "2024-05-17T09:21:44.512Z",
+                },
+            });
+            Message::text(format!("{frame}\n"))
+        })
+        .collect()
+}
+
+type BareWs = WebSocketStream<TcpStream>;
+
+/// A bare client: connect, hello, wait for the descriptor.
+async fn bare_connect(addr: SocketAddr) -> BareWs {
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let _ = tcp.set_nodelay(true);
+    let url = format!("ws://{addr}/relay");
+    let (mut ws, _) = async_tungstenite::client_async(url.as_str(), tcp)
+        .await
+        .expect("upgrade");
+    ws.send(Message::text(hello_line())).await.expect("hello");
+    while let Some(Ok(message)) = ws.next().await {
+        if message.to_text().is_ok_and(|t| t.contains("\"descriptor\"")) {
+            return ws;
+        }
+    }
+    panic!("no descriptor");
+}
+
+fn blast_line() -> String {
+    format!(
+        "{}\n",
+        json!({"type": "interrupt", "session_key": "blast", "reason": null})
+    )
+}
+
+// ----- (a) inbound --------------------------------------------------------------
+
+/// Frames per second a bare client receives and splits (and, with
+/// `parse`, also parses each line into a `serde_json::Value`).
+async fn bare_inbound(addr: SocketAddr, n: usize, parse: bool) -> f64 {
+    let mut ws = bare_connect(addr).await;
+    let start = Instant::now();
+    ws.send(Message::text(blast_line())).await.expect("blast");
+    let mut partial = String::new();
+    let mut count = 0;
+    let mut bytes = 0;
+    while count < n {
+        let Some(Ok(message)) = ws.next().await else {
+            panic!("bare inbound: stream ended after {count} frames");
+        };
+        if let Message::Text(text) = message {
+            for_each_line(&mut partial, text.as_str(), |line| {
+                if parse {
+                    let value: Value = serde_json::from_str(line).expect("json");
+                    bytes += value.as_object().map_or(0, Map::len);
+                } else {
+                    bytes += line.len();
+                }
+                count += 1;
+            });
+        }
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    std::hint::black_box(bytes);
+    let _ = ws.close(None).await;
+    rate
+}
+
+/// Inbound frames per second delivered to the application as events.
+async fn link_inbound(url: &str, n: usize) -> f64 {
+    let (link, mut events) = RelayLink::spawn(config(url), options()).expect("spawn");
+    handshaken(&mut events).await;
+    let start = Instant::now();
+    link.interrupt("blast", None);
+    let mut count = 0;
+    while count < n {
+        match events.next().await {
+            Some(Event::Inbound { frame, .. }) => {
+                std::hint::black_box(&frame);
+                count += 1;
+            }
+            Some(Event::State { state, .. }) if state != LinkState::Handshaken => {
+                panic!("link inbound: {state} after {count} frames")
+            }
+            Some(_) => {}
+            None => panic!("link inbound: events ended after {count} frames"),
+        }
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    link.disconnect(Duration::from_secs(2)).await;
+    rate
+}
+
+fn inbound() {
+    let blast = Arc::new(inbound_messages(INBOUND_FRAMES));
+    let frame_bytes = blast.iter().map(Message::len).sum::<usize>() / blast.len();
+    let server = RawServer::start(blast);
+    let url = server.url();
+    let (mut bare, mut parsed, mut link) = (Vec::new(), Vec::new(), Vec::new());
+    smol::block_on(async {
+        // Warm-up: connections, allocator, executor threads.
+        bare_inbound(server.addr, INBOUND_FRAMES, false).await;
+        link_inbound(&url, INBOUND_FRAMES).await;
+        for _ in 0..RUNS {
+            bare.push(bare_inbound(server.addr, INBOUND_FRAMES, false).await);
+            link.push(link_inbound(&url, INBOUND_FRAMES).await);
+            parsed.push(bare_inbound(server.addr, INBOUND_FRAMES, true).await);
+        }
+    });
+    let (bare, parsed, link) = (median(&mut bare), median(&mut parsed), median(&mut link));
+    println!();
+    println!(
+        "(a) inbound: source = raw async-tungstenite server thread in this process, \
+         {INBOUND_FRAMES} pre-built inbound frames of ~{frame_bytes} B, one per message, \
+         written back to back; median of {RUNS} runs"
+    );
+    println!("    bare client (receive + split lines)      {bare:>10.0} frames/s");
+    println!("    bare client (+ serde_json::Value parse)  {parsed:>10.0} frames/s");
+    println!("    relay-link (Event::Inbound to the app)   {link:>10.0} frames/s");
+    println!(
+        "    ratio relay-link / bare                  {:>10.2}   target >= 0.60: {}",
+        link / bare,
+        verdict(link / bare >= 0.6)
+    );
+    println!(
+        "result inbound bare={bare:.0} bare_parsed={parsed:.0} link={link:.0} ratio={:.3}",
+        link / bare
+    );
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
+// ----- (b) round trips ------------------------------------------------------------
+
+fn action() -> Map<String, Value> {
+    let Value::Object(action) = json!({
+        "op": "send",
+        "chat_id": "987654321098765432",
+        "text": "on it, give me a minute",
+    }) else {
+        unreachable!()
+    };
+    action
+}
+
+/// Round trips per second of a bare pipelined client with `window` in flight.
+async fn bare_round_trips(addr: SocketAddr, window: usize, total: usize) -> f64 {
+    let mut ws = bare_connect(addr).await;
+    let action = Value::Object(action());
+    let mut pending = HashSet::new();
+    let mut next_id = 0u64;
+    let mut frame = |pending: &mut HashSet<String>| {
+        next_id += 1;
+        let id = format!("{:016x}{next_id:016x}", SEED);
+        let line = json!({
+            "type": "outbound",
+            "requestId": id,
+            "action": action,
+            "platform": "discord",
+            "botId": "b1",
+        });
+        pending.insert(id);
+        Message::text(format!("{line}\n"))
+    };
+    let mut start = Instant::now();
+    let mut sent = 0;
+    let mut done = 0;
+    for _ in 0..window {
+        ws.feed(frame(&mut pending)).await.expect("write");
+        sent += 1;
+    }
+    ws.flush().await.expect("flush");
+    let mut partial = String::new();
+    while done < WARM_UP + total {
+        let Some(Ok(message)) = ws.next().await else {
+            panic!("bare round trips: stream ended");
+        };
+        let Message::Text(text) = message else {
+            continue;
+        };
+        let mut answered = 0;
+        for_each_line(&mut partial, text.as_str(), |line| {
+            let value: Value = serde_json::from_str(line).expect("json");
+            if let Some(id) = value["requestId"].as_str() {
+                if pending.remove(id) && value["result"]["success"] == true {
+                    answered += 1;
+                }
+            }
+        });
+        for _ in 0..answered {
+            done += 1;
+            if done == WARM_UP {
+                start = Instant::now();
+            }
+            if sent < WARM_UP + total {
+                ws.feed(frame(&mut pending)).await.expect("write");
+                sent += 1;
+            }
+        }
+        ws.flush().await.expect("flush");
+    }
+    let rate = total as f64 / start.elapsed().as_secs_f64();
+    let _ = ws.close(None).await;
+    rate
+}
+
+/// Round trips per second through `RelayLink::send` with `window` callers.
+async fn link_round_trips(url: &str, window: usize, total: usize) -> f64 {
+    let (link, mut events) = RelayLink::spawn(config(url), options()).expect("spawn");
+    handshaken(&mut events).await;
+    let run = |n: usize| {
+        let next = AtomicUsize::new(0);
+        let link = &link;
+        async move {
+            let next = &next;
+            let worker = || async move {
+                let action = action();
+                while next.fetch_add(1, Ordering::Relaxed) < n {
+                    let result = link.send(action.clone(), Some("discord")).await;
+                    assert_eq!(result["success"], true, "{result}");
+                }
+            };
+            futures_util::future::join_all((0..window).map(|_| worker())).await;
+        }
+    };
+    run(WARM_UP).await;
+    let start = Instant::now();
+    run(total).await;
+    let rate = total as f64 / start.elapsed().as_secs_f64();
+    link.disconnect(Duration::from_secs(2)).await;
+    drop(events);
+    rate
+}
+
+fn round_trips() {
+    let server = RawServer::start(Arc::new(Vec::new()));
+    let url = server.url();
+    println!();
+    println!(
+        "(b) round trips: outbound -> outbound_result against a raw async-tungstenite \
+         server thread; bare = one pipelined client task matching by requestId; \
+         median of {RUNS} runs"
+    );
+    for (window, total) in ROUND_TRIPS {
+        let (mut bare, mut link) = (Vec::new(), Vec::new());
+        smol::block_on(async {
+            for _ in 0..RUNS {
+                bare.push(bare_round_trips(server.addr, window, total).await);
+                link.push(link_round_trips(&url, window, total).await);
+            }
+        });
+        let (bare, link) = (median(&mut bare), median(&mut link));
+        println!("    {window:>2} in flight, {total} round trips:");
+        println!("      bare client                            {bare:>10.0} round trips/s");
+        println!("      relay-link send()                      {link:>10.0} round trips/s");
+        println!(
+            "      ratio relay-link / bare                {:>10.2}   target >= 0.60: {}",
+            link / bare,
+            verdict(link / bare >= 0.6)
+        );
+        println!(
+            "result round_trip_{window} bare={bare:.0} link={link:.0} ratio={:.3}",
+            link / bare
+        );
+    }
+}
+
+// ----- (c) memory -------------------------------------------------------------------
+
+/// Child role: a test connector serving until stdin closes. Prints its URL.
+fn connector_role() {
+    smol::block_on(async {
+        let connector = Connector::start(ConnectorOptions::default())
+            .await
+            .expect("connector");
+        connector.add_gateway(GATEWAY, Secret::new(SECRET));
+        connector.allow_anonymous(true);
+        println!("{}", connector.url());
+        std::io::stdout().flush().expect("stdout");
+        // Serve until the parent closes our stdin.
+        smol::unblock(|| {
+            let mut sink = String::new();
+            while std::io::stdin().read_line(&mut sink).is_ok_and(|n| n > 0) {}
+        })
+        .await;
+        connector.shutdown();
+    });
+}
+
+/// Starts the connector child; returns it and its URL.
+fn spawn_connector() -> (Child, String) {
+    let mut child = Command::new(std::env::current_exe().expect("current exe"))
+        .env(ROLE, "connector")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("connector child");
+    let mut url = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut url)
+        .expect("connector url");
+    (child, url.trim().to_owned())
+}
+
+fn auth_config(url: &str) -> Config {
+    Config::builder(url)
+        .gateway_id(GATEWAY)
+        .secret(SECRET)
+        .identity("discord", "b1")
+        .build()
+        .expect("bench config")
+}
+
+/// Child role: opens `LINKS` links (or bare connections) against a
+/// connector grandchild and prints the RSS they added.
+fn memory_role(bare: bool) {
+    let (mut connector, url) = spawn_connector();
+    let addr: SocketAddr = url
+        .trim_start_matches("ws://")
+        .parse()
+        .expect("connector address");
+    smol::block_on(async {
+        // Warm-up: one connection of the same kind, kept open, so runtime
+        // threads and one-time allocations are in the baseline.
+        let mut links = Vec::new();
+        let mut sockets = Vec::new();
+        if bare {
+            sockets.push(bare_connect(addr).await);
+        } else {
+            let (link, mut events) = RelayLink::spawn(auth_config(&url), options()).expect("spawn");
+            handshaken(&mut events).await;
+            links.push((link, events));
+        }
+        smol::Timer::after(Duration::from_millis(200)).await;
+        let before = rss_kib();
+        let start = Instant::now();
+        for _ in 0..LINKS / LINK_BATCH {
+            if bare {
+                let batch = (0..LINK_BATCH).map(|_| bare_connect(addr));
+                sockets.extend(futures_util::future::join_all(batch).await);
+            } else {
+                let mut batch: Vec<_> = (0..LINK_BATCH)
+                    .map(|_| RelayLink::spawn(auth_config(&url), options()).expect("spawn"))
+                    .collect();
+                for (_, events) in &mut batch {
+                    handshaken(events).await;
+                }
+                links.extend(batch);
+            }
+        }
+        let opened = start.elapsed();
+        // Idle: let the writers and readers settle.
+        smol::Timer::after(Duration::from_millis(500)).await;
+        let after = rss_kib();
+        // Not counting the warm-up connection.
+        let up = if bare {
+            sockets.len() - 1
+        } else {
+            links[1..]
+                .iter()
+                .filter(|(l, _)| l.state() == LinkState::Handshaken)
+                .count()
+        };
+        println!(
+            "memory kind={} links={up} before_kib={before} after_kib={after} open_ms={}",
+            if bare { "bare" } else { "link" },
+            opened.as_millis()
+        );
+        std::io::stdout().flush().expect("stdout");
+    });
+    drop(connector.stdin.take());
+    let _ = connector.wait();
+}
+
+/// Runs a memory role in a fresh process and parses its report.
+fn measure_memory(role: &str) -> (usize, u64, u64, u64) {
+    let output = Command::new(std::env::current_exe().expect("current exe"))
+        .env(ROLE, role)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("memory child");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("memory "))
+        .unwrap_or_else(|| panic!("memory child ({role}) printed no report: {text}"));
+    let field = |key: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {line}"))
+    };
+    (
+        field("links") as usize,
+        field("before_kib"),
+        field("after_kib"),
+        field("open_ms"),
+    )
+}
+
+fn memory() {
+    let (links, before, after, open_ms) = measure_memory("memory");
+    let (bare_n, bare_before, bare_after, _) = measure_memory("memory-bare");
+    let per_link = (after.saturating_sub(before)) as f64 / links as f64;
+    let per_bare = (bare_after.saturating_sub(bare_before)) as f64 / bare_n as f64;
+    println!();
+    println!(
+        "(c) memory: {LINKS} idle handshaken links in one process against one test \
+         Connector (child process, not counted); RSS from /proc/self/status"
+    );
+    println!(
+        "    relay-link: {links} links up, RSS {before} -> {after} KiB (opened in {open_ms} ms)"
+    );
+    println!(
+        "    per link                                 {per_link:>10.1} KiB   target <= 64 KiB: {}",
+        verdict(per_link <= 64.0)
+    );
+    println!(
+        "    bare async-tungstenite connection        {per_bare:>10.1} KiB   ({bare_n} open, for reference)"
+    );
+    println!("result memory links={links} per_link_kib={per_link:.1} bare_kib={per_bare:.1}");
+}
+
+// ----- (d) reconnect ------------------------------------------------------------------
+
+fn reconnect() {
+    let base = Duration::from_millis(1);
+    let cap = Duration::from_millis(2);
+    let mut mirror = Backoff::new(base, cap, SEED);
+    let mut net = Vec::new();
+    let mut detect = Vec::new();
+    let mut raw = Vec::new();
+    let mut delays = Duration::ZERO;
+    smol::block_on(async {
+        let connector = Connector::start(ConnectorOptions::default())
+            .await
+            .expect("connector");
+        connector.add_gateway(GATEWAY, Secret::new(SECRET));
+        let config = Config::builder(connector.url())
+            .gateway_id(GATEWAY)
+            .secret(SECRET)
+            .identity("discord", "b1")
+            .backoff_base(base)
+            .backoff_max(cap)
+            .build()
+            .expect("config");
+        let (link, mut events) = RelayLink::spawn(config, options()).expect("spawn");
+        handshaken(&mut events).await;
+        for _ in 0..RECONNECTS {
+            smol::Timer::after(Duration::from_millis(20)).await;
+            let delay = mirror.next_delay();
+            delays += delay;
+            let dropped = Instant::now();
+            connector.drop_connections(GATEWAY);
+            let mut retrying = None;
+            loop {
+                match events.next().await.expect("events") {
+                    Event::State {
+                        state: LinkState::Retrying,
+                        ..
+                    } if retrying.is_none() => retrying = Some(dropped.elapsed()),
+                    Event::State {
+                        state: LinkState::Handshaken,
+                        ..
+                    } => break,
+                    Event::Fatal(report) => panic!("fatal: {report:?}"),
+                    _ => {}
+                }
+            }
+            let total = dropped.elapsed();
+            let retrying = retrying.expect("a Retrying state before the handshake");
+            raw.push(total.as_secs_f64() * 1e3);
+            detect.push(retrying.as_secs_f64() * 1e3);
+            // Below zero would mean the mirror is not the core's ladder.
+            net.push((total.as_secs_f64() - delay.as_secs_f64()) * 1e3);
+        }
+        assert_eq!(link.state(), LinkState::Handshaken);
+        let dials = connector.seen().dials.len();
+        assert_eq!(dials, RECONNECTS + 1, "one dial per reconnect");
+        link.disconnect(Duration::from_secs(2)).await;
+    });
+    for v in [&mut net, &mut detect, &mut raw] {
+        v.sort_by(f64::total_cmp);
+    }
+    let med = percentile(&net, 0.5);
+    println!();
+    println!(
+        "(d) reconnect: Connector::drop_connections (no close frame) -> next Handshaken \
+         state seen by the app, minus the backoff delay the core chose (base 1 ms, \
+         cap 2 ms, mirrored from the seed); test Connector in this process; \
+         {RECONNECTS} reconnects"
+    );
+    println!(
+        "    drop -> Retrying seen (detection)        median {:>6.2} ms  p90 {:>6.2} ms",
+        percentile(&detect, 0.5),
+        percentile(&detect, 0.9)
+    );
+    println!(
+        "    drop -> Handshaken (raw)                 median {:>6.2} ms  p90 {:>6.2} ms  \
+         (mean backoff delay {:.2} ms)",
+        percentile(&raw, 0.5),
+        percentile(&raw, 0.9),
+        delays.as_secs_f64() * 1e3 / RECONNECTS as f64
+    );
+    println!(
+        "    reconnect latency minus backoff          median {med:>6.2} ms  p90 {:>6.2} ms  \
+         min {:.2} ms   target median <= 5 ms: {}",
+        percentile(&net, 0.9),
+        net[0],
+        verdict(med <= 5.0)
+    );
+    println!(
+        "result reconnect median_ms={med:.3} p90_ms={:.3} detect_ms={:.3} min_ms={:.3}",
+        percentile(&net, 0.9),
+        percentile(&detect, 0.5),
+        net[0]
+    );
+}
