@@ -141,7 +141,7 @@ async fn drive(link: RelayLink, events: Events, printer: Printer) -> u8 {
     let mut stopping = false;
     while let Ok(msg) = rx.recv().await {
         match msg {
-            Msg::Event(event) => disabled |= show(&printer, event),
+            Msg::Event(event) => disabled |= printer.event(event),
             Msg::Settled(id, result) => printer.outbound_result(&id, &result),
             Msg::Signal if !stopping => {
                 stopping = true;
@@ -157,32 +157,6 @@ async fn drive(link: RelayLink, events: Events, printer: Printer) -> u8 {
     } else {
         EXIT_OK
     }
-}
-
-/// Prints one event; true when it is the `relay_disabled` report.
-fn show(printer: &Printer, event: Event) -> bool {
-    match event {
-        Event::State { state, platform } => printer.state(state, platform),
-        Event::Descriptor(d) => printer.descriptor(&d.platform, &d.label),
-        Event::Inbound { frame, acceptance } => {
-            printer.inbound(&frame);
-            if let Some(acceptance) = acceptance {
-                acceptance.accept();
-            }
-        }
-        Event::Passthrough { frame, acceptance } => {
-            printer.passthrough(&frame);
-            if let Some(acceptance) = acceptance {
-                acceptance.accept();
-            }
-        }
-        Event::InterruptInbound(frame) => printer.interrupt(&frame),
-        Event::Fatal(report) => {
-            printer.fatal(&report);
-            return report.code == relay_link::command::RELAY_DISABLED_CODE;
-        }
-    }
-    false
 }
 
 async fn forward_events(mut events: Events, tx: Sender<Msg>) {

@@ -74,32 +74,31 @@ async fn until(
             None => return Err(format!("timed out waiting for {what}")),
         };
         let finished = done(&event);
-        match event {
-            Event::State { state, platform } => printer.state(state, platform),
-            Event::Descriptor(d) => printer.descriptor(&d.platform, &d.label),
-            Event::Inbound { frame, acceptance } => {
-                printer.inbound(&frame);
-                if let Some(acceptance) = acceptance {
-                    acceptance.accept();
-                }
-            }
-            Event::Passthrough { frame, acceptance } => {
-                printer.passthrough(&frame);
-                if let Some(acceptance) = acceptance {
-                    acceptance.accept();
-                }
-            }
-            Event::InterruptInbound(frame) => printer.interrupt(&frame),
-            Event::Fatal(report) => printer.fatal(&report),
-        }
+        printer.event(event);
         if finished {
             return Ok(());
         }
     }
 }
 
-fn is_second_descriptor(event: &Event) -> bool {
-    matches!(event, Event::Descriptor(d) if d.platform == "slack")
+/// Waits out a drop: retrying, then handshaken again with both descriptors.
+async fn reconnect(printer: &Printer, events: &mut Events) -> Result<(), String> {
+    let retrying = |e: &Event| {
+        matches!(
+            e,
+            Event::State {
+                platform: PlatformState::Retrying,
+                ..
+            }
+        )
+    };
+    until(printer, events, "the retry", retrying).await?;
+    let mut descriptors = 0;
+    until(printer, events, "the reconnect", |e| {
+        descriptors += usize::from(matches!(e, Event::Descriptor(_)));
+        descriptors == 2
+    })
+    .await
 }
 
 fn is_state(event: &Event, wanted: LinkState) -> bool {
@@ -162,51 +161,11 @@ async fn story(printer: &Printer, record: PathBuf) -> Result<(), String> {
 
     printer.note("the connection drops abruptly: back off, then re-dial");
     connector.drop_connections(GATEWAY);
-    until(printer, &mut events, "the retry", |e| {
-        matches!(
-            e,
-            Event::State {
-                platform: PlatformState::Retrying,
-                ..
-            }
-        )
-    })
-    .await?;
-    until(printer, &mut events, "the reconnect", |e| {
-        is_state(e, LinkState::Handshaken)
-    })
-    .await?;
-    until(
-        printer,
-        &mut events,
-        "the second descriptor",
-        is_second_descriptor,
-    )
-    .await?;
+    reconnect(printer, &mut events).await?;
 
     printer.note("the token ages out: 4401 \"expired\" is an ordinary drop, never a revocation");
     connector.expire_token(GATEWAY);
-    until(printer, &mut events, "the retry", |e| {
-        matches!(
-            e,
-            Event::State {
-                platform: PlatformState::Retrying,
-                ..
-            }
-        )
-    })
-    .await?;
-    until(printer, &mut events, "the reconnect", |e| {
-        is_state(e, LinkState::Handshaken)
-    })
-    .await?;
-    until(
-        printer,
-        &mut events,
-        "the second descriptor",
-        is_second_descriptor,
-    )
-    .await?;
+    reconnect(printer, &mut events).await?;
 
     printer.note("the operator opts this gateway out: 4401 after the handshake is a first strike");
     printer

@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
 use relay_link::protocol::{InboundFrame, InterruptInboundFrame, PassthroughFrame};
+use relay_link::shell::Event;
 use relay_link::{FatalReport, LinkState, PlatformState, RequestId};
 use serde_json::{json, Value};
 
@@ -188,6 +189,34 @@ impl Printer {
                 self.paint(RED, &format!("fatal {}: {}", report.code, report.message)),
             );
         }
+    }
+
+    /// Prints one link event; buffered deliveries are accepted once
+    /// printed (the CLI's "application" has taken them). Returns true for
+    /// the `relay_disabled` report.
+    pub(crate) fn event(&self, event: Event) -> bool {
+        match event {
+            Event::State { state, platform } => self.state(state, platform),
+            Event::Descriptor(d) => self.descriptor(&d.platform, &d.label),
+            Event::Inbound { frame, acceptance } => {
+                self.inbound(&frame);
+                if let Some(acceptance) = acceptance {
+                    acceptance.accept();
+                }
+            }
+            Event::Passthrough { frame, acceptance } => {
+                self.passthrough(&frame);
+                if let Some(acceptance) = acceptance {
+                    acceptance.accept();
+                }
+            }
+            Event::InterruptInbound(frame) => self.interrupt(&frame),
+            Event::Fatal(report) => {
+                self.fatal(&report);
+                return report.code == relay_link::command::RELAY_DISABLED_CODE;
+            }
+        }
+        false
     }
 
     /// A narration line (the demo's story; human mode only).
