@@ -543,7 +543,7 @@ impl Core {
     /// `going_idle`, for idling or going dormant.
     pub(crate) fn go_idle(&mut self, purpose: IdlePurpose) {
         if !self.is_handshaken() {
-            self.push(Command::IdleOutcome { acked: false });
+            self.refuse_idle();
             return;
         }
         if let Some(current) = self.idle.as_mut() {
@@ -557,6 +557,11 @@ impl Core {
         self.send_frame(OutgoingFrame::GoingIdle);
         self.timers
             .set(Timer::GoingIdle, self.after(self.config.going_idle_timeout));
+    }
+
+    /// Refuses a `going_idle` request without writing anything.
+    pub(crate) fn refuse_idle(&mut self) {
+        self.push(Command::IdleOutcome { acked: false });
     }
 
     /// No `going_idle_ack` in time: stay connected.

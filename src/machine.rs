@@ -181,6 +181,10 @@ impl Lifecycle {
                 core.tighten_drain(Duration::from_millis(*budget_ms));
                 Handled
             }
+            Stimulus::Input(Input::GoIdle | Input::GoDormant) => {
+                core.refuse_idle();
+                Handled
+            }
             _ => Super,
         }
     }
@@ -319,7 +323,7 @@ impl Lifecycle {
 fn refuse_closed(core: &mut Core, input: &Input) {
     match input {
         Input::Send { id, .. } => core.refuse(id, Settlement::Closed { ambiguous: false }),
-        Input::GoIdle | Input::GoDormant => core.go_idle(IdlePurpose::Idle),
+        Input::GoIdle | Input::GoDormant => core.refuse_idle(),
         _ => {}
     }
 }
