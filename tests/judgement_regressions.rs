@@ -1,6 +1,5 @@
-//! Behaviour the fixtures review found to contradict the relay contract.
-//! Each test asserts what the contract asks and is ignored until the core
-//! is fixed (the core is not edited from here).
+//! Regressions found by the fixtures review: each test asserts what the
+//! relay contract asks where the core once did otherwise.
 
 use std::time::{Duration, Instant};
 
