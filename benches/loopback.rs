@@ -27,12 +27,13 @@
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command as Process, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::WebSocketStream;
 use futures_util::{SinkExt, StreamExt};
@@ -41,7 +42,7 @@ use relay_link::config::Config;
 use relay_link::shell::{Event, Events, Options, RelayLink};
 use relay_link::testing::{default_descriptor, Connector, ConnectorOptions};
 use relay_link::token::Secret;
-use relay_link::LinkState;
+use relay_link::{Command, Input, Link, LinkState};
 use serde_json::{json, Map, Value};
 use smol::net::{TcpListener, TcpStream};
 
@@ -140,12 +141,17 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Resident set size of this process, in KiB.
 fn rss_kib() -> u64 {
+    status_kib("VmRSS:")
+}
+
+/// A `… kB` field of `/proc/self/status`.
+fn status_kib(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
+        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"))
 }
 
 fn hello_line() -> String {
@@ -330,17 +336,25 @@ fn inbound_messages(n: usize) -> Vec<Message> {
 
 type BareWs = WebSocketStream<TcpStream>;
 
-/// A bare client: connect, hello, wait for the descriptor.
-async fn bare_connect(addr: SocketAddr) -> BareWs {
+/// The read chunk the shell configures (`src/shell/socket.rs`), for the
+/// bare connections of the memory reference.
+const SHELL_READ_BUFFER: usize = 16 * 1024;
+
+/// A bare client: connect, hello, wait for the descriptor. `config`
+/// `None` is async-tungstenite's default.
+async fn bare_connect(addr: SocketAddr, config: Option<WebSocketConfig>) -> BareWs {
     let tcp = TcpStream::connect(addr).await.expect("connect");
     let _ = tcp.set_nodelay(true);
     let url = format!("ws://{addr}/relay");
-    let (mut ws, _) = async_tungstenite::client_async(url.as_str(), tcp)
+    let (mut ws, _) = async_tungstenite::client_async_with_config(url.as_str(), tcp, config)
         .await
         .expect("upgrade");
     ws.send(Message::text(hello_line())).await.expect("hello");
     while let Some(Ok(message)) = ws.next().await {
-        if message.to_text().is_ok_and(|t| t.contains("\"descriptor\"")) {
+        if message
+            .to_text()
+            .is_ok_and(|t| t.contains("\"descriptor\""))
+        {
             return ws;
         }
     }
@@ -359,7 +373,7 @@ fn blast_line() -> String {
 /// Frames per second a bare client receives and splits (and, with
 /// `parse`, also parses each line into a `serde_json::Value`).
 async fn bare_inbound(addr: SocketAddr, n: usize, parse: bool) -> f64 {
-    let mut ws = bare_connect(addr).await;
+    let mut ws = bare_connect(addr, None).await;
     let start = Instant::now();
     ws.send(Message::text(blast_line())).await.expect("blast");
     let mut partial = String::new();
@@ -387,48 +401,106 @@ async fn bare_inbound(addr: SocketAddr, n: usize, parse: bool) -> f64 {
     rate
 }
 
-/// Inbound frames per second delivered to the application as events.
-async fn link_inbound(url: &str, n: usize) -> f64 {
+/// Inbound frames per second delivered to the application as events. With
+/// `on_executor` the application's loop is a task on smol's global
+/// executor (the thread the link's own tasks run on) instead of the
+/// calling thread.
+async fn link_inbound(url: &str, n: usize, on_executor: bool) -> f64 {
     let (link, mut events) = RelayLink::spawn(config(url), options()).expect("spawn");
     handshaken(&mut events).await;
+    let app = {
+        let link = link.clone();
+        async move {
+            let start = Instant::now();
+            link.interrupt("blast", None);
+            let mut count = 0;
+            while count < n {
+                match events.next().await {
+                    Some(Event::Inbound { frame, .. }) => {
+                        std::hint::black_box(&frame);
+                        count += 1;
+                    }
+                    Some(Event::State { state, .. }) if state != LinkState::Handshaken => {
+                        panic!("link inbound: {state} after {count} frames")
+                    }
+                    Some(_) => {}
+                    None => panic!("link inbound: events ended after {count} frames"),
+                }
+            }
+            (n as f64 / start.elapsed().as_secs_f64(), events)
+        }
+    };
+    let (rate, events) = if on_executor {
+        smol::spawn(app).await
+    } else {
+        app.await
+    };
+    link.disconnect(Duration::from_secs(2)).await;
+    drop(events);
+    rate
+}
+
+/// The sans-IO core alone on the same message texts: a handshaken [`Link`]
+/// handling each message as `Input::Received` (text copied, as the shell
+/// does), commands drained; no sockets, tasks or channels.
+fn core_inbound(messages: &[Message]) -> f64 {
+    let now = Instant::now();
+    let mut link = Link::new(config("ws://127.0.0.1:1"), SEED, now);
+    link.handle_input(Input::Start, now);
+    let gen = link
+        .drain_commands()
+        .into_iter()
+        .find_map(|c| match c {
+            Command::Dial { gen, .. } => Some(gen),
+            _ => None,
+        })
+        .expect("a dial");
+    link.handle_input(Input::DialSucceeded { gen }, now);
+    let descriptor = json!({"type": "descriptor", "descriptor": default_descriptor("discord")});
+    link.handle_input(
+        Input::Received {
+            gen,
+            text: format!("{descriptor}\n"),
+        },
+        now,
+    );
+    link.drain_commands();
+    assert_eq!(link.state(), LinkState::Handshaken);
     let start = Instant::now();
-    link.interrupt("blast", None);
     let mut count = 0;
-    while count < n {
-        match events.next().await {
-            Some(Event::Inbound { frame, .. }) => {
+    for message in messages {
+        let text = message.to_text().expect("text").to_owned();
+        link.handle_input(Input::Received { gen, text }, Instant::now());
+        for command in link.drain_commands() {
+            if let Command::Inbound(frame) = command {
                 std::hint::black_box(&frame);
                 count += 1;
             }
-            Some(Event::State { state, .. }) if state != LinkState::Handshaken => {
-                panic!("link inbound: {state} after {count} frames")
-            }
-            Some(_) => {}
-            None => panic!("link inbound: events ended after {count} frames"),
         }
     }
-    let rate = n as f64 / start.elapsed().as_secs_f64();
-    link.disconnect(Duration::from_secs(2)).await;
-    rate
+    assert_eq!(count, messages.len());
+    count as f64 / start.elapsed().as_secs_f64()
 }
 
 fn inbound() {
     let blast = Arc::new(inbound_messages(INBOUND_FRAMES));
     let frame_bytes = blast.iter().map(Message::len).sum::<usize>() / blast.len();
-    let server = RawServer::start(blast);
+    let server = RawServer::start(Arc::clone(&blast));
     let url = server.url();
-    let (mut bare, mut parsed, mut link) = (Vec::new(), Vec::new(), Vec::new());
+    let mut runs = [(); 5].map(|()| Vec::new());
     smol::block_on(async {
         // Warm-up: connections, allocator, executor threads.
         bare_inbound(server.addr, INBOUND_FRAMES, false).await;
-        link_inbound(&url, INBOUND_FRAMES).await;
+        link_inbound(&url, INBOUND_FRAMES, false).await;
         for _ in 0..RUNS {
-            bare.push(bare_inbound(server.addr, INBOUND_FRAMES, false).await);
-            link.push(link_inbound(&url, INBOUND_FRAMES).await);
-            parsed.push(bare_inbound(server.addr, INBOUND_FRAMES, true).await);
+            runs[0].push(bare_inbound(server.addr, INBOUND_FRAMES, false).await);
+            runs[1].push(link_inbound(&url, INBOUND_FRAMES, false).await);
+            runs[2].push(bare_inbound(server.addr, INBOUND_FRAMES, true).await);
+            runs[3].push(link_inbound(&url, INBOUND_FRAMES, true).await);
+            runs[4].push(core_inbound(&blast));
         }
     });
-    let (bare, parsed, link) = (median(&mut bare), median(&mut parsed), median(&mut link));
+    let [bare, link, parsed, link_ex, core] = runs.map(|mut r| median(&mut r));
     println!();
     println!(
         "(a) inbound: source = raw async-tungstenite server thread in this process, \
@@ -436,15 +508,23 @@ fn inbound() {
          written back to back; median of {RUNS} runs"
     );
     println!("    bare client (receive + split lines)      {bare:>10.0} frames/s");
-    println!("    bare client (+ serde_json::Value parse)  {parsed:>10.0} frames/s");
     println!("    relay-link (Event::Inbound to the app)   {link:>10.0} frames/s");
     println!(
         "    ratio relay-link / bare                  {:>10.2}   target >= 0.60: {}",
         link / bare,
         verdict(link / bare >= 0.6)
     );
+    println!("    diagnostics, same source:");
+    println!("      bare client + serde_json::Value parse  {parsed:>10.0} frames/s");
+    println!("      relay-link, app task on smol executor  {link_ex:>10.0} frames/s");
+    println!("      core alone (Link, no IO, same texts)   {core:>10.0} frames/s");
     println!(
-        "result inbound bare={bare:.0} bare_parsed={parsed:.0} link={link:.0} ratio={:.3}",
+        "      peak RSS of this process so far        {:>10.1} MiB",
+        status_kib("VmHWM:") as f64 / 1024.0
+    );
+    println!(
+        "result inbound bare={bare:.0} link={link:.0} ratio={:.3} bare_parsed={parsed:.0} \
+         link_on_executor={link_ex:.0} core={core:.0}",
         link / bare
     );
 }
@@ -472,7 +552,7 @@ fn action() -> Map<String, Value> {
 
 /// Round trips per second of a bare pipelined client with `window` in flight.
 async fn bare_round_trips(addr: SocketAddr, window: usize, total: usize) -> f64 {
-    let mut ws = bare_connect(addr).await;
+    let mut ws = bare_connect(addr, None).await;
     let action = Value::Object(action());
     let mut pending = HashSet::new();
     let mut next_id = 0u64;
@@ -531,23 +611,32 @@ async fn bare_round_trips(addr: SocketAddr, window: usize, total: usize) -> f64 
     rate
 }
 
-/// Round trips per second through `RelayLink::send` with `window` callers.
-async fn link_round_trips(url: &str, window: usize, total: usize) -> f64 {
+/// `window` callers sharing `n` sends.
+async fn senders(link: RelayLink, window: usize, n: usize) {
+    let next = AtomicUsize::new(0);
+    let worker = || async {
+        let action = action();
+        while next.fetch_add(1, Ordering::Relaxed) < n {
+            let result = link.send(action.clone(), Some("discord")).await;
+            assert_eq!(result["success"], true, "{result}");
+        }
+    };
+    futures_util::future::join_all((0..window).map(|_| worker())).await;
+}
+
+/// Round trips per second through `RelayLink::send` with `window` callers,
+/// on the calling thread or (`on_executor`) as a task on smol's executor.
+async fn link_round_trips(url: &str, window: usize, total: usize, on_executor: bool) -> f64 {
     let (link, mut events) = RelayLink::spawn(config(url), options()).expect("spawn");
     handshaken(&mut events).await;
     let run = |n: usize| {
-        let next = AtomicUsize::new(0);
-        let link = &link;
+        let callers = senders(link.clone(), window, n);
         async move {
-            let next = &next;
-            let worker = || async move {
-                let action = action();
-                while next.fetch_add(1, Ordering::Relaxed) < n {
-                    let result = link.send(action.clone(), Some("discord")).await;
-                    assert_eq!(result["success"], true, "{result}");
-                }
-            };
-            futures_util::future::join_all((0..window).map(|_| worker())).await;
+            if on_executor {
+                smol::spawn(callers).await;
+            } else {
+                callers.await;
+            }
         }
     };
     run(WARM_UP).await;
@@ -569,14 +658,15 @@ fn round_trips() {
          median of {RUNS} runs"
     );
     for (window, total) in ROUND_TRIPS {
-        let (mut bare, mut link) = (Vec::new(), Vec::new());
+        let mut runs = [(); 3].map(|()| Vec::new());
         smol::block_on(async {
             for _ in 0..RUNS {
-                bare.push(bare_round_trips(server.addr, window, total).await);
-                link.push(link_round_trips(&url, window, total).await);
+                runs[0].push(bare_round_trips(server.addr, window, total).await);
+                runs[1].push(link_round_trips(&url, window, total, false).await);
+                runs[2].push(link_round_trips(&url, window, total, true).await);
             }
         });
-        let (bare, link) = (median(&mut bare), median(&mut link));
+        let [bare, link, link_ex] = runs.map(|mut r| median(&mut r));
         println!("    {window:>2} in flight, {total} round trips:");
         println!("      bare client                            {bare:>10.0} round trips/s");
         println!("      relay-link send()                      {link:>10.0} round trips/s");
@@ -586,7 +676,12 @@ fn round_trips() {
             verdict(link / bare >= 0.6)
         );
         println!(
-            "result round_trip_{window} bare={bare:.0} link={link:.0} ratio={:.3}",
+            "      diagnostic: callers on smol executor   {link_ex:>10.0} round trips/s  (ratio {:.2})",
+            link_ex / bare
+        );
+        println!(
+            "result round_trip_{window} bare={bare:.0} link={link:.0} ratio={:.3} \
+             link_on_executor={link_ex:.0}",
             link / bare
         );
     }
@@ -616,7 +711,7 @@ fn connector_role() {
 
 /// Starts the connector child; returns it and its URL.
 fn spawn_connector() -> (Child, String) {
-    let mut child = Command::new(std::env::current_exe().expect("current exe"))
+    let mut child = Process::new(std::env::current_exe().expect("current exe"))
         .env(ROLE, "connector")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -651,8 +746,9 @@ fn memory_role(bare: bool) {
         // threads and one-time allocations are in the baseline.
         let mut links = Vec::new();
         let mut sockets = Vec::new();
+        let config = Some(WebSocketConfig::default().read_buffer_size(SHELL_READ_BUFFER));
         if bare {
-            sockets.push(bare_connect(addr).await);
+            sockets.push(bare_connect(addr, config).await);
         } else {
             let (link, mut events) = RelayLink::spawn(auth_config(&url), options()).expect("spawn");
             handshaken(&mut events).await;
@@ -663,7 +759,7 @@ fn memory_role(bare: bool) {
         let start = Instant::now();
         for _ in 0..LINKS / LINK_BATCH {
             if bare {
-                let batch = (0..LINK_BATCH).map(|_| bare_connect(addr));
+                let batch = (0..LINK_BATCH).map(|_| bare_connect(addr, config));
                 sockets.extend(futures_util::future::join_all(batch).await);
             } else {
                 let mut batch: Vec<_> = (0..LINK_BATCH)
@@ -701,7 +797,7 @@ fn memory_role(bare: bool) {
 
 /// Runs a memory role in a fresh process and parses its report.
 fn measure_memory(role: &str) -> (usize, u64, u64, u64) {
-    let output = Command::new(std::env::current_exe().expect("current exe"))
+    let output = Process::new(std::env::current_exe().expect("current exe"))
         .env(ROLE, role)
         .stderr(Stdio::inherit())
         .output()
@@ -743,7 +839,9 @@ fn memory() {
         verdict(per_link <= 64.0)
     );
     println!(
-        "    bare async-tungstenite connection        {per_bare:>10.1} KiB   ({bare_n} open, for reference)"
+        "    bare async-tungstenite connection        {per_bare:>10.1} KiB   ({bare_n} open, same \
+         {} KiB read buffer as the shell, for reference)",
+        SHELL_READ_BUFFER / 1024
     );
     println!("result memory links={links} per_link_kib={per_link:.1} bare_kib={per_bare:.1}");
 }

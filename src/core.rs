@@ -604,10 +604,19 @@ impl Core {
     /// A second disconnect while draining: the drain ends no later than
     /// the new budget allows.
     pub(crate) fn tighten_drain(&mut self, budget: Duration) {
-        let deadline = self.after(self.config.drain_grace.min(budget));
+        let deadline = self.after(self.drain_within(budget));
         if self.timers.get(Timer::Drain).is_none_or(|at| deadline < at) {
             self.timers.set(Timer::Drain, deadline);
         }
+    }
+
+    /// How long a disconnect with this budget may drain: the drain grace,
+    /// but leaving a quarter of the budget (at most 1 s) for the close.
+    fn drain_within(&self, budget: Duration) -> Duration {
+        let close_reserve = (budget / 4).min(Duration::from_secs(1));
+        self.config
+            .drain_grace
+            .min(budget.saturating_sub(close_reserve))
     }
 
     /// Arms the disconnect's drain grace within the caller's budget.
@@ -618,7 +627,7 @@ impl Core {
             }
         }
         self.hold = false;
-        let grace = self.config.drain_grace.min(budget);
+        let grace = self.drain_within(budget);
         self.timers.set(Timer::Drain, self.after(grace));
     }
 }

@@ -769,3 +769,81 @@ fn a_disconnect_while_retrying_stops_dialing() {
         assert!(watch.fatals.is_empty());
     });
 }
+
+#[test]
+fn a_dial_whose_upgrade_never_completes_is_abandoned_at_the_connect_timeout() {
+    run(async {
+        // A TCP listener that accepts and never answers the upgrade.
+        let listener = smol::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = relay_link::config::Config::builder(format!("ws://{addr}"))
+            .gateway_id(GW)
+            .secret(SECRET)
+            .backoff_base(Duration::from_millis(20))
+            .backoff_max(Duration::from_millis(40))
+            .connect_timeout(Duration::from_millis(200));
+        let started = Instant::now();
+        let (link, mut watch) = spawn(config);
+        let mut sockets = Vec::new();
+        for _ in 0..3 {
+            let (socket, _) = deadline(WAIT, "a dial", listener.accept()).await.unwrap();
+            sockets.push(socket);
+        }
+        // Three dials need at least two connect timeouts.
+        assert!(started.elapsed() >= Duration::from_millis(400));
+        // Each abandoned dial's socket was closed by the gateway (EOF), so
+        // only the newest one can still be open.
+        for socket in &mut sockets[..2] {
+            let mut buf = [0u8; 1024];
+            loop {
+                use smol::io::AsyncReadExt;
+                let n = deadline(WAIT, "the abandoned socket to close", socket.read(&mut buf))
+                    .await
+                    .unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        assert!(watch.fatals.is_empty());
+        watch.collect_for(Duration::from_millis(10)).await;
+        assert!(watch.entered(S::Retrying) >= 2, "{:?}", watch.states);
+        assert!(!link.state().is_terminal());
+    });
+}
+
+#[test]
+fn a_link_started_before_its_connector_connects_once_the_connector_listens() {
+    run(async {
+        // A free port with nothing listening yet.
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let config = relay_link::config::Config::builder(format!("ws://{addr}"))
+            .gateway_id(GW)
+            .secret(SECRET)
+            .backoff_base(Duration::from_millis(20))
+            .backoff_max(Duration::from_millis(60));
+        let (link, mut watch) = spawn(config);
+        watch.until_state(S::Retrying).await;
+        watch.until_state(S::Connecting).await;
+        watch.until_state(S::Retrying).await;
+        assert_eq!(
+            deadline(WAIT, "a send", link.send(action("send", json!({})), None)).await,
+            json!({"success": false, "error": "relay transport not connected"})
+        );
+        let connector = relay_link::testing::Connector::start_on(
+            addr,
+            relay_link::testing::ConnectorOptions::default(),
+        )
+        .await
+        .expect("the port is still free");
+        connector.add_gateway(GW, relay_link::token::Secret::new(SECRET));
+        watch.until_state(S::Handshaken).await;
+        assert!(watch.fatals.is_empty());
+        assert_eq!(watch.states[0], (S::Connecting, P::Connecting));
+        assert_eq!(watch.states[1], (S::Retrying, P::Retrying));
+    });
+}

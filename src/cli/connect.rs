@@ -20,7 +20,7 @@ pub(crate) const SECRET_ENV: &str = "RELAY_LINK_SECRET";
 /// How long a signal-triggered disconnect may take.
 const DISCONNECT_BUDGET: Duration = Duration::from_secs(5);
 
-/// `relay-link connect` options (see `docs/cli.md`).
+/// `relay-link connect` options (the README's CLI reference).
 #[derive(Debug, Args)]
 pub(crate) struct ConnectArgs {
     /// The connector's base URL (http→ws, https→wss, `/relay` appended).
@@ -116,6 +116,10 @@ pub(crate) fn run(args: ConnectArgs) -> u8 {
         }
     };
     let start = Instant::now();
+    // Watch SIGINT/SIGTERM before anything dials: a signal at any moment
+    // after start-up is a graceful stop (exit 0), never the default kill.
+    let signals =
+        async_signal::Signals::new([async_signal::Signal::Int, async_signal::Signal::Term]);
     let options = Options {
         seed: args.seed,
         record: args.record.clone(),
@@ -129,14 +133,19 @@ pub(crate) fn run(args: ConnectArgs) -> u8 {
         }
     };
     let printer = Printer::new(args.json, start);
-    smol::block_on(drive(link, events, printer))
+    smol::block_on(drive(link, events, signals, printer))
 }
 
-async fn drive(link: RelayLink, events: Events, printer: Printer) -> u8 {
+async fn drive(
+    link: RelayLink,
+    events: Events,
+    signals: std::io::Result<async_signal::Signals>,
+    printer: Printer,
+) -> u8 {
     let (tx, rx) = smol::channel::unbounded();
     smol::spawn(forward_events(events, tx.clone())).detach();
     smol::spawn(read_stdin(link.clone(), tx.clone())).detach();
-    smol::spawn(watch_signals(tx.clone())).detach();
+    smol::spawn(watch_signals(signals, tx.clone())).detach();
     let mut disabled = false;
     let mut stopping = false;
     while let Ok(msg) = rx.recv().await {
@@ -150,6 +159,18 @@ async fn drive(link: RelayLink, events: Events, printer: Printer) -> u8 {
             }
             Msg::Signal => {}
             Msg::Ended => break,
+        }
+    }
+    // The link has ended; requests settled in its last moments still get
+    // their `outbound_result` line (they settle at once now).
+    while let Some(Ok(msg)) = smol::future::or(async { Some(rx.recv().await) }, async {
+        smol::Timer::after(Duration::from_millis(200)).await;
+        None
+    })
+    .await
+    {
+        if let Msg::Settled(id, result) = msg {
+            printer.outbound_result(&id, &result);
         }
     }
     if disabled {
@@ -166,11 +187,9 @@ async fn forward_events(mut events: Events, tx: Sender<Msg>) {
     let _ = tx.send(Msg::Ended).await;
 }
 
-async fn watch_signals(tx: Sender<Msg>) {
+async fn watch_signals(signals: std::io::Result<async_signal::Signals>, tx: Sender<Msg>) {
     use futures_util::StreamExt;
-    let Ok(mut signals) =
-        async_signal::Signals::new([async_signal::Signal::Int, async_signal::Signal::Term])
-    else {
+    let Ok(mut signals) = signals else {
         tracing::warn!("cannot watch SIGINT/SIGTERM");
         return;
     };

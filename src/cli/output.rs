@@ -142,14 +142,22 @@ impl Printer {
     pub(crate) fn passthrough(&self, frame: &PassthroughFrame) {
         let forward = &frame.forward;
         if self.json {
+            let mut decoded = json!({
+                "platform": forward.platform, "botId": forward.bot_id, "method": forward.method,
+                "path": forward.path, "headers": forward.headers, "body_b64": forward.body_b64(),
+                "body_text": forward.body_text(), "profile": forward.profile,
+            });
+            // Unknown forward fields survive (relay contract §3); they
+            // never replace a decoded field.
+            if let Value::Object(map) = &mut decoded {
+                for (key, value) in &forward.extra {
+                    map.entry(key.clone()).or_insert_with(|| value.clone());
+                }
+            }
             return self.json(json!({
                 "event": "passthrough",
                 "buffer_id": frame.buffer_id,
-                "forward": {
-                    "platform": forward.platform, "botId": forward.bot_id, "method": forward.method,
-                    "path": forward.path, "headers": forward.headers, "body_b64": forward.body_b64(),
-                    "body_text": forward.body_text(), "profile": forward.profile,
-                }
+                "forward": decoded,
             }));
         }
         self.human(

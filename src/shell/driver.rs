@@ -112,7 +112,7 @@ pub(crate) fn spawn(config: Config, options: Options) -> Result<Spawned, SpawnEr
         subscribers: Vec::new(),
         published: None,
         closing: Vec::new(),
-        close_budget: CLOSE_GRACE,
+        disconnect_deadline: None,
     };
     smol::spawn(driver.run(inbox, app_inbox)).detach();
     Ok((requests, event_stream, shared))
@@ -155,8 +155,8 @@ struct Driver {
     published: Option<(LinkState, PlatformState)>,
     /// Writers finishing a close frame.
     closing: Vec<Task<()>>,
-    /// How long a deliberate disconnect's close frame may take.
-    close_budget: Duration,
+    /// When the caller's disconnect budget runs out.
+    disconnect_deadline: Option<Instant>,
 }
 
 impl Driver {
@@ -191,6 +191,15 @@ impl Driver {
                 Some(message) => self.handle(message),
             }
         }
+        // The link has ended. Close the application's channel so later
+        // requests fail at once (`Pending::settled` sees them unsent), and
+        // answer what is already queued: a queued request would otherwise
+        // keep its reply sender alive in the channel and wait forever.
+        app.close();
+        while let Ok(request) = app.try_recv() {
+            self.request(request);
+        }
+        self.execute();
         self.finish().await;
     }
 
@@ -281,7 +290,11 @@ impl Driver {
             Request::Accepted(buffer_id) => Input::Accepted { buffer_id },
             Request::Disconnect { budget, reply } => {
                 self.disconnect_waiters.push(reply);
-                self.close_budget = budget;
+                let deadline = Instant::now() + budget;
+                self.disconnect_deadline = Some(
+                    self.disconnect_deadline
+                        .map_or(deadline, |d| d.min(deadline)),
+                );
                 let budget_ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX);
                 Input::Disconnect { budget_ms }
             }
@@ -336,11 +349,12 @@ impl Driver {
                 Command::Close { gen, code, reason } => {
                     tracing::info!(gen = gen.0, code, reason = %reason, "closing connection");
                     if let Some(conn) = self.conn.take_if(|c| c.gen == gen) {
-                        let grace = if self.link.state() == LinkState::Closed {
-                            self.close_budget.min(CLOSE_GRACE)
-                        } else {
-                            CLOSE_GRACE
-                        };
+                        // A disconnect's close gets what is left of its budget.
+                        let grace = self.disconnect_deadline.map_or(CLOSE_GRACE, |deadline| {
+                            deadline
+                                .saturating_duration_since(Instant::now())
+                                .min(CLOSE_GRACE)
+                        });
                         if let Some(writer) = conn.close(code, &reason, grace) {
                             self.closing.push(writer);
                         }
@@ -421,14 +435,17 @@ impl Driver {
     async fn finish(mut self) {
         self.dial = None;
         self.conn = None;
-        for writer in self.closing.drain(..) {
-            writer.await;
+        for (_, reply) in self.replies.drain() {
+            let _ = reply.try_send(crate::Settlement::Closed { ambiguous: false }.to_json());
         }
+        // The link is closed and everything is settled: the disconnect has
+        // done its part. The close frame finishes within what is left of
+        // the budget.
         for waiter in self.disconnect_waiters.drain(..) {
             let _ = waiter.try_send(());
         }
-        for (_, reply) in self.replies.drain() {
-            let _ = reply.try_send(crate::Settlement::Closed { ambiguous: false }.to_json());
+        for writer in self.closing.drain(..) {
+            writer.await;
         }
     }
 }

@@ -418,8 +418,7 @@ pub fn backoff_delays(steps: &[Replayed]) -> Vec<Duration> {
         .iter()
         .filter(|s| {
             s.commands
-                .iter()
-                .any(|c| *c == Command::StateChanged(LinkState::Retrying))
+                .contains(&Command::StateChanged(LinkState::Retrying))
         })
         .filter_map(|s| match s.next {
             Some((deadline, Timer::Backoff)) => Some(deadline.saturating_sub(s.at)),
