@@ -10,10 +10,18 @@
 //!
 //! Every benchmark prints one `workload ...` line (bytes, inputs and frames
 //! per iteration) that the script uses to turn times into per-input figures.
+//!
+//! Times are the benchmark thread's CPU time (Linux
+//! `/proc/thread-self/schedstat`), not wall time: the 2-core development
+//! machine is shared with concurrent builds, and wall time there swings by
+//! 2x from run to run. `RELAY_BENCH_WALL=1` (or a system without that file)
+//! measures wall time instead.
 
 use std::hint::black_box;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use relay_link::config::Config;
 use relay_link::decoder::LineDecoder;
@@ -214,7 +222,89 @@ fn stream(spec: Spec, cycle: u64) -> Stream {
     }
 }
 
-fn decoder(c: &mut Criterion) {
+/// CPU time of the calling thread in ns, or wall time (see the crate doc).
+struct ThreadTime;
+
+/// The benchmark thread's clock, in ns from an arbitrary origin.
+fn clock_ns() -> u64 {
+    static ORIGIN: OnceLock<Option<Instant>> = OnceLock::new();
+    let origin = ORIGIN.get_or_init(|| {
+        let wall = std::env::var_os("RELAY_BENCH_WALL").is_some_and(|v| v == "1");
+        (wall || thread_cpu_ns().is_none()).then(Instant::now)
+    });
+    match origin {
+        Some(origin) => origin.elapsed().as_nanos() as u64,
+        None => thread_cpu_ns().unwrap_or(0),
+    }
+}
+
+/// Time the calling thread spent on a CPU, in ns (Linux).
+fn thread_cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok()
+}
+
+impl Measurement for ThreadTime {
+    type Intermediate = u64;
+    type Value = u64;
+
+    fn start(&self) -> u64 {
+        clock_ns()
+    }
+    fn end(&self, start: u64) -> u64 {
+        clock_ns().saturating_sub(start)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, ns: &u64) -> f64 {
+        *ns as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &NsFormatter
+    }
+}
+
+/// Nanoseconds, shown like criterion's wall time (decimal units per second).
+struct NsFormatter;
+
+impl ValueFormatter for NsFormatter {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (factor, unit) = match typical {
+            t if t < 1e3 => (1.0, "ns"),
+            t if t < 1e6 => (1e-3, "µs"),
+            t if t < 1e9 => (1e-6, "ms"),
+            _ => (1e-9, "s"),
+        };
+        values.iter_mut().for_each(|v| *v *= factor);
+        unit
+    }
+
+    fn scale_throughputs(
+        &self,
+        _typical: f64,
+        throughput: &Throughput,
+        values: &mut [f64],
+    ) -> &'static str {
+        let (per_iter, scale, unit) = match *throughput {
+            Throughput::Bytes(n) | Throughput::BytesDecimal(n) => (n, 1e6, "MB/s"),
+            Throughput::Elements(n) => (n, 1e3, "Kelem/s"),
+        };
+        for v in values.iter_mut() {
+            *v = per_iter as f64 * 1e9 / *v / scale;
+        }
+        unit
+    }
+
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+fn decoder(c: &mut Criterion<ThreadTime>) {
     let stream = stream(MIXED, 0);
     let messages: Vec<&str> = stream.messages.iter().map(|m| m.text.as_str()).collect();
     let all: String = messages.concat();
@@ -248,7 +338,7 @@ fn decoder(c: &mut Criterion) {
     }
 
     let mut group = c.benchmark_group("decoder");
-    group.throughput(Throughput::Bytes(stream.bytes as u64));
+    group.throughput(Throughput::BytesDecimal(stream.bytes as u64));
     for (name, messages) in [
         ("line_decoder", &messages),
         ("line_decoder_type_last", &type_last),
@@ -360,7 +450,7 @@ fn feed(link: &mut Link, inputs: Vec<Input>, now: Instant) -> usize {
     commands
 }
 
-fn machine(c: &mut Criterion) {
+fn machine(c: &mut Criterion<ThreadTime>) {
     let mut group = c.benchmark_group("machine");
     for (name, spec) in [
         ("mixed", MIXED),
@@ -431,6 +521,7 @@ fn machine(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default()
+        .with_measurement(ThreadTime)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(30);

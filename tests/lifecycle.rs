@@ -451,9 +451,13 @@ fn disconnect_stays_inside_its_budget_when_the_connector_never_answers() {
     h.input(send("r2", None))
         .expect("settle{r2, closed}")
         .expect_idle();
-    assert_eq!(h.next_timer(), Some((Timer::Drain, 3_000)));
+    // The drain ends inside the budget, leaving room for the close.
+    match h.next_timer() {
+        Some((Timer::Drain, ms)) => assert!(ms < 3_000, "drain of {ms} ms"),
+        other => panic!("expected the drain timer, got {other:?}"),
+    }
     assert_eq!(h.fire_due_timers(), Timer::Drain);
-    assert!(h.elapsed_ms() - asked <= 3_000);
+    assert!(h.elapsed_ms() - asked < 3_000);
     h.expect("close{gen:1, 1000, \"disconnect\"}")
         .expect("settle{r1, closed_ambiguous}")
         .expect("state(closed)")
