@@ -24,6 +24,9 @@ use crate::{Generation, Link, RequestId};
 /// its own (timeouts, protocol errors, dormancy).
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
+/// How many socket events may wait for the driver before readers pause.
+const SOCKET_QUEUE: usize = 256;
+
 /// What the application asks of the driver.
 #[derive(Debug)]
 pub(crate) enum Request {
@@ -88,7 +91,10 @@ pub(crate) fn spawn(config: Config, options: Options) -> Result<Spawned, SpawnEr
         }
         None => None,
     };
-    let (to_driver, inbox) = smol::channel::unbounded();
+    // Bounded: a flood of inbound frames waits in the socket (TCP
+    // backpressure), not in memory. Only the connection tasks send here,
+    // never the driver, so it cannot deadlock.
+    let (to_driver, inbox) = smol::channel::bounded(SOCKET_QUEUE);
     let (requests, app_inbox) = smol::channel::unbounded();
     let (events, event_stream) = smol::channel::unbounded();
     let shared = Arc::new(Shared {
