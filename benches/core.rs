@@ -11,11 +11,11 @@
 //! Every benchmark prints one `workload ...` line (bytes, inputs and frames
 //! per iteration) that the script uses to turn times into per-input figures.
 //!
-//! Times are the benchmark thread's CPU time (Linux
-//! `/proc/thread-self/schedstat`), not wall time: the 2-core development
-//! machine is shared with concurrent builds, and wall time there swings by
-//! 2x from run to run. `RELAY_BENCH_WALL=1` (or a system without that file)
-//! measures wall time instead.
+//! Times are the benchmark thread's CPU time (64-bit Linux:
+//! `CLOCK_THREAD_CPUTIME_ID`), not wall time: the 2-core development machine
+//! is shared with concurrent builds, and wall time there swings by 2x from
+//! run to run. `RELAY_BENCH_WALL=1` (and any other system) measures wall
+//! time instead.
 
 use std::hint::black_box;
 use std::sync::OnceLock;
@@ -238,10 +238,33 @@ fn clock_ns() -> u64 {
     }
 }
 
-/// Time the calling thread spent on a CPU, in ns (Linux).
+/// CPU time of the calling thread in ns: `clock_gettime(CLOCK_THREAD_CPUTIME_ID)`
+/// (declared here: the crate has no `libc` dependency, and std links libc).
+/// `/proc/thread-self/schedstat` would be simpler but only ticks every 4 ms.
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
 fn thread_cpu_ns() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    stat.split_whitespace().next()?.parse().ok()
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+    extern "C" {
+        fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    let mut ts = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec of the 64-bit Linux ABI.
+    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    (rc == 0).then(|| ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+}
+
+/// Elsewhere: no thread clock, wall time is used.
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+fn thread_cpu_ns() -> Option<u64> {
+    None
 }
 
 impl Measurement for ThreadTime {
@@ -337,6 +360,27 @@ fn decoder(c: &mut Criterion<ThreadTime>) {
         assert!(out.iter().all(|o| matches!(o, LineOutcome::Frame(_))));
     }
 
+    // The same-run comparison that drifting load cannot skew: passes of
+    // the decoder and of the baseline alternate, and each adjacent pair
+    // gives one speed ratio. Skipped when `cargo test` runs this once.
+    let benchmarking = std::env::args().any(|a| a == "--bench");
+    for (name, decoded) in [
+        ("line_decoder", &messages),
+        ("line_decoder_type_last", &type_last),
+    ] {
+        if !benchmarking {
+            break;
+        }
+        let (mut decoder, mut out) = (LineDecoder::default(), Vec::new());
+        let (q1, median, q3) = paired_ratio(
+            || decode_pass(&mut decoder, decoded, &mut out),
+            || value_pass(&all),
+        );
+        println!(
+            "paired decoder/{name} ratio_q1={q1:.3} ratio_median={median:.3} ratio_q3={q3:.3}"
+        );
+    }
+
     let mut group = c.benchmark_group("decoder");
     group.throughput(Throughput::BytesDecimal(stream.bytes as u64));
     for (name, messages) in [
@@ -346,31 +390,63 @@ fn decoder(c: &mut Criterion<ThreadTime>) {
         group.bench_function(name, |b| {
             let mut decoder = LineDecoder::default();
             let mut out = Vec::with_capacity(8);
-            b.iter(|| {
-                let mut n = 0;
-                for m in messages {
-                    let _ = decoder.push(black_box(m), &mut out);
-                    n += out.len();
-                    out.clear();
-                }
-                n
-            })
+            b.iter(|| decode_pass(&mut decoder, messages, &mut out))
         });
     }
-    group.bench_function("serde_value", |b| {
-        b.iter(|| {
-            let mut n = 0;
-            for line in black_box(all.as_bytes()).split(|&b| b == b'\n') {
-                if !line.is_empty() {
-                    let value: Value = serde_json::from_slice(line).expect("valid JSON");
-                    black_box(&value);
-                    n += 1;
-                }
-            }
-            n
-        })
-    });
+    group.bench_function("serde_value", |b| b.iter(|| value_pass(&all)));
     group.finish();
+}
+
+/// Feeds every message to the decoder, dropping the outcomes as a
+/// dispatcher would after handling them; returns the number of lines.
+fn decode_pass(decoder: &mut LineDecoder, messages: &[&str], out: &mut Vec<LineOutcome>) -> usize {
+    let mut n = 0;
+    for m in messages {
+        let _ = decoder.push(black_box(m), out);
+        n += out.len();
+        out.clear();
+    }
+    n
+}
+
+/// The baseline: split the bytes into lines, parse each into a `Value`.
+fn value_pass(all: &str) -> usize {
+    let mut n = 0;
+    for line in black_box(all.as_bytes()).split(|&b| b == b'\n') {
+        if !line.is_empty() {
+            let value: Value = serde_json::from_slice(line).expect("valid JSON");
+            black_box(&value);
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Times `a` and `b` alternately (order swapped every pair) and returns the
+/// quartiles of `time(b) / time(a)`: how many times faster `a` is.
+fn paired_ratio(mut a: impl FnMut() -> usize, mut b: impl FnMut() -> usize) -> (f64, f64, f64) {
+    let time = |f: &mut dyn FnMut() -> usize| {
+        let start = clock_ns();
+        black_box(f());
+        clock_ns().saturating_sub(start).max(1) as f64
+    };
+    let mut ratios = Vec::new();
+    for i in 0..340 {
+        let (ta, tb) = if i % 2 == 0 {
+            let ta = time(&mut a);
+            (ta, time(&mut b))
+        } else {
+            let tb = time(&mut b);
+            (time(&mut a), tb)
+        };
+        // The first pairs warm caches and the allocator up.
+        if i >= 40 {
+            ratios.push(tb / ta);
+        }
+    }
+    ratios.sort_by(f64::total_cmp);
+    let q = |p: f64| ratios[((ratios.len() - 1) as f64 * p).round() as usize];
+    (q(0.25), q(0.5), q(0.75))
 }
 
 /// A link whose connection 1 is open and handshaken, commands drained.

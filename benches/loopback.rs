@@ -55,11 +55,11 @@ const SECRET: &str = "bench-secret";
 /// Inbound frames per measured run.
 const INBOUND_FRAMES: usize = 100_000;
 /// Measured runs of each side (alternating); the median rate is reported.
-const RUNS: usize = 3;
-/// Round trips per measured run, by concurrency.
-const ROUND_TRIPS: [(usize, usize); 2] = [(1, 5_000), (64, 40_000)];
-/// Round trips before each measured run.
-const WARM_UP: usize = 500;
+const RUNS: usize = 5;
+/// Round trips per measured block, by concurrency.
+const ROUND_TRIPS: [(usize, usize); 2] = [(1, 250), (64, 2_000)];
+/// Measured blocks of each side of the round trips (alternating).
+const BLOCKS: usize = 20;
 const LINKS: usize = 1_000;
 /// Links spawned before waiting for their handshakes (the listen backlog).
 const LINK_BATCH: usize = 100;
@@ -154,6 +154,24 @@ fn status_kib(field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {field} in /proc/self/status"))
 }
 
+/// Context switches (voluntary and not) of every thread of this process.
+fn context_switches() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
 fn hello_line() -> String {
     format!(
         "{}\n",
@@ -208,20 +226,21 @@ impl RawServer {
         let thread = std::thread::Builder::new()
             .name("raw-connector".into())
             .spawn(move || {
-                let ex = smol::LocalExecutor::new();
+                let ex = std::rc::Rc::new(smol::LocalExecutor::new());
                 smol::block_on(ex.run(async {
                     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
                     addr_tx.send(listener.local_addr().expect("addr")).unwrap();
-                    let accept = async {
+                    // A task of its own: the executor's main future is
+                    // polled on every wake-up of the thread.
+                    let spawner = std::rc::Rc::clone(&ex);
+                    let accept = ex.spawn(async move {
                         while let Ok((tcp, _)) = listener.accept().await {
                             let _ = tcp.set_nodelay(true);
-                            ex.spawn(serve_raw(tcp, Arc::clone(&blast))).detach();
+                            spawner.spawn(serve_raw(tcp, Arc::clone(&blast))).detach();
                         }
-                    };
-                    smol::future::or(accept, async {
-                        let _ = stopped.recv().await;
-                    })
-                    .await;
+                    });
+                    let _ = stopped.recv().await;
+                    drop(accept);
                 }));
             })
             .expect("server thread");
@@ -404,8 +423,9 @@ async fn bare_inbound(addr: SocketAddr, n: usize, parse: bool) -> f64 {
 /// Inbound frames per second delivered to the application as events. With
 /// `on_executor` the application's loop is a task on smol's global
 /// executor (the thread the link's own tasks run on) instead of the
-/// calling thread.
-async fn link_inbound(url: &str, n: usize, on_executor: bool) -> f64 {
+/// calling thread; with `typed` it also types each frame's event
+/// (`InboundFrame::event`), as an application reading the message does.
+async fn link_inbound(url: &str, n: usize, on_executor: bool, typed: bool) -> f64 {
     let (link, mut events) = RelayLink::spawn(config(url), options()).expect("spawn");
     handshaken(&mut events).await;
     let app = {
@@ -417,6 +437,9 @@ async fn link_inbound(url: &str, n: usize, on_executor: bool) -> f64 {
             while count < n {
                 match events.next().await {
                     Some(Event::Inbound { frame, .. }) => {
+                        if typed {
+                            std::hint::black_box(frame.event().expect("a well-typed event"));
+                        }
                         std::hint::black_box(&frame);
                         count += 1;
                     }
@@ -487,20 +510,21 @@ fn inbound() {
     let frame_bytes = blast.iter().map(Message::len).sum::<usize>() / blast.len();
     let server = RawServer::start(Arc::clone(&blast));
     let url = server.url();
-    let mut runs = [(); 5].map(|()| Vec::new());
+    let mut runs = [(); 6].map(|()| Vec::new());
     smol::block_on(async {
         // Warm-up: connections, allocator, executor threads.
         bare_inbound(server.addr, INBOUND_FRAMES, false).await;
-        link_inbound(&url, INBOUND_FRAMES, false).await;
+        link_inbound(&url, INBOUND_FRAMES, false, false).await;
         for _ in 0..RUNS {
             runs[0].push(bare_inbound(server.addr, INBOUND_FRAMES, false).await);
-            runs[1].push(link_inbound(&url, INBOUND_FRAMES, false).await);
+            runs[1].push(link_inbound(&url, INBOUND_FRAMES, false, false).await);
             runs[2].push(bare_inbound(server.addr, INBOUND_FRAMES, true).await);
-            runs[3].push(link_inbound(&url, INBOUND_FRAMES, true).await);
+            runs[3].push(link_inbound(&url, INBOUND_FRAMES, true, false).await);
             runs[4].push(core_inbound(&blast));
+            runs[5].push(link_inbound(&url, INBOUND_FRAMES, false, true).await);
         }
     });
-    let [bare, link, parsed, link_ex, core] = runs.map(|mut r| median(&mut r));
+    let [bare, link, parsed, link_ex, core, typed] = runs.map(|mut r| median(&mut r));
     println!();
     println!(
         "(a) inbound: source = raw async-tungstenite server thread in this process, \
@@ -517,6 +541,7 @@ fn inbound() {
     println!("    diagnostics, same source:");
     println!("      bare client + serde_json::Value parse  {parsed:>10.0} frames/s");
     println!("      relay-link, app task on smol executor  {link_ex:>10.0} frames/s");
+    println!("      relay-link, app calls frame.event()    {typed:>10.0} frames/s");
     println!("      core alone (Link, no IO, same texts)   {core:>10.0} frames/s");
     println!(
         "      peak RSS of this process so far        {:>10.1} MiB",
@@ -524,7 +549,7 @@ fn inbound() {
     );
     println!(
         "result inbound bare={bare:.0} link={link:.0} ratio={:.3} bare_parsed={parsed:.0} \
-         link_on_executor={link_ex:.0} core={core:.0}",
+         link_on_executor={link_ex:.0} core={core:.0} link_typed={typed:.0}",
         link / bare
     );
 }
@@ -550,65 +575,79 @@ fn action() -> Map<String, Value> {
     action
 }
 
-/// Round trips per second of a bare pipelined client with `window` in flight.
-async fn bare_round_trips(addr: SocketAddr, window: usize, total: usize) -> f64 {
-    let mut ws = bare_connect(addr, None).await;
-    let action = Value::Object(action());
-    let mut pending = HashSet::new();
-    let mut next_id = 0u64;
-    let mut frame = |pending: &mut HashSet<String>| {
-        next_id += 1;
-        let id = format!("{:016x}{next_id:016x}", SEED);
+/// A bare client's side of the round trips: one pipelined task that writes
+/// `outbound` frames and matches the answers by `requestId`.
+struct BareRequester {
+    ws: BareWs,
+    action: Value,
+    next_id: u64,
+    partial: String,
+}
+
+impl BareRequester {
+    async fn connect(addr: SocketAddr) -> Self {
+        BareRequester {
+            ws: bare_connect(addr, None).await,
+            action: Value::Object(action()),
+            next_id: 0,
+            partial: String::new(),
+        }
+    }
+
+    fn frame(&mut self, pending: &mut HashSet<String>) -> Message {
+        self.next_id += 1;
+        let id = format!("{SEED:016x}{:016x}", self.next_id);
         let line = json!({
             "type": "outbound",
             "requestId": id,
-            "action": action,
+            "action": self.action,
             "platform": "discord",
             "botId": "b1",
         });
         pending.insert(id);
         Message::text(format!("{line}\n"))
-    };
-    let mut start = Instant::now();
-    let mut sent = 0;
-    let mut done = 0;
-    for _ in 0..window {
-        ws.feed(frame(&mut pending)).await.expect("write");
-        sent += 1;
     }
-    ws.flush().await.expect("flush");
-    let mut partial = String::new();
-    while done < WARM_UP + total {
-        let Some(Ok(message)) = ws.next().await else {
-            panic!("bare round trips: stream ended");
-        };
-        let Message::Text(text) = message else {
-            continue;
-        };
-        let mut answered = 0;
-        for_each_line(&mut partial, text.as_str(), |line| {
-            let value: Value = serde_json::from_str(line).expect("json");
-            if let Some(id) = value["requestId"].as_str() {
-                if pending.remove(id) && value["result"]["success"] == true {
-                    answered += 1;
+
+    /// `n` round trips with at most `window` in flight; their duration.
+    async fn block(&mut self, window: usize, n: usize) -> Duration {
+        let start = Instant::now();
+        let mut pending = HashSet::new();
+        let mut sent = 0;
+        let mut done = 0;
+        while sent < window.min(n) {
+            let frame = self.frame(&mut pending);
+            self.ws.feed(frame).await.expect("write");
+            sent += 1;
+        }
+        self.ws.flush().await.expect("flush");
+        while done < n {
+            let Some(Ok(message)) = self.ws.next().await else {
+                panic!("bare round trips: stream ended");
+            };
+            let Message::Text(text) = message else {
+                continue;
+            };
+            let mut answered = 0;
+            for_each_line(&mut self.partial, text.as_str(), |line| {
+                let value: Value = serde_json::from_str(line).expect("json");
+                if let Some(id) = value["requestId"].as_str() {
+                    if pending.remove(id) && value["result"]["success"] == true {
+                        answered += 1;
+                    }
+                }
+            });
+            done += answered;
+            for _ in 0..answered {
+                if sent < n {
+                    let frame = self.frame(&mut pending);
+                    self.ws.feed(frame).await.expect("write");
+                    sent += 1;
                 }
             }
-        });
-        for _ in 0..answered {
-            done += 1;
-            if done == WARM_UP {
-                start = Instant::now();
-            }
-            if sent < WARM_UP + total {
-                ws.feed(frame(&mut pending)).await.expect("write");
-                sent += 1;
-            }
+            self.ws.flush().await.expect("flush");
         }
-        ws.flush().await.expect("flush");
+        start.elapsed()
     }
-    let rate = total as f64 / start.elapsed().as_secs_f64();
-    let _ = ws.close(None).await;
-    rate
 }
 
 /// `window` callers sharing `n` sends.
@@ -624,28 +663,18 @@ async fn senders(link: RelayLink, window: usize, n: usize) {
     futures_util::future::join_all((0..window).map(|_| worker())).await;
 }
 
-/// Round trips per second through `RelayLink::send` with `window` callers,
-/// on the calling thread or (`on_executor`) as a task on smol's executor.
-async fn link_round_trips(url: &str, window: usize, total: usize, on_executor: bool) -> f64 {
-    let (link, mut events) = RelayLink::spawn(config(url), options()).expect("spawn");
-    handshaken(&mut events).await;
-    let run = |n: usize| {
-        let callers = senders(link.clone(), window, n);
-        async move {
-            if on_executor {
-                smol::spawn(callers).await;
-            } else {
-                callers.await;
-            }
-        }
-    };
-    run(WARM_UP).await;
+/// `n` round trips through `RelayLink::send` with `window` callers, on the
+/// calling thread or (`on_executor`) as a task on smol's executor; their
+/// duration.
+async fn link_block(link: &RelayLink, window: usize, n: usize, on_executor: bool) -> Duration {
     let start = Instant::now();
-    run(total).await;
-    let rate = total as f64 / start.elapsed().as_secs_f64();
-    link.disconnect(Duration::from_secs(2)).await;
-    drop(events);
-    rate
+    let callers = senders(link.clone(), window, n);
+    if on_executor {
+        smol::spawn(callers).await;
+    } else {
+        callers.await;
+    }
+    start.elapsed()
 }
 
 fn round_trips() {
@@ -655,19 +684,50 @@ fn round_trips() {
     println!(
         "(b) round trips: outbound -> outbound_result against a raw async-tungstenite \
          server thread; bare = one pipelined client task matching by requestId; \
-         median of {RUNS} runs"
+         bare and relay-link connected side by side, measured in alternating blocks \
+         ({BLOCKS} blocks each, after one warm-up block)"
     );
-    for (window, total) in ROUND_TRIPS {
-        let mut runs = [(); 3].map(|()| Vec::new());
+    for (window, block) in ROUND_TRIPS {
+        let mut total = [Duration::ZERO; 3];
+        let mut switches = [0u64; 3];
+        let mut block_ratios = Vec::new();
         smol::block_on(async {
-            for _ in 0..RUNS {
-                runs[0].push(bare_round_trips(server.addr, window, total).await);
-                runs[1].push(link_round_trips(&url, window, total, false).await);
-                runs[2].push(link_round_trips(&url, window, total, true).await);
+            let mut bare = BareRequester::connect(server.addr).await;
+            let (link, mut events) = RelayLink::spawn(config(&url), options()).expect("spawn");
+            handshaken(&mut events).await;
+            bare.block(window, block).await;
+            link_block(&link, window, block, false).await;
+            link_block(&link, window, block, true).await;
+            for _ in 0..BLOCKS {
+                let mut times = [Duration::ZERO; 3];
+                for (side, time) in times.iter_mut().enumerate() {
+                    let before = context_switches();
+                    *time = match side {
+                        0 => bare.block(window, block).await,
+                        1 => link_block(&link, window, block, false).await,
+                        _ => link_block(&link, window, block, true).await,
+                    };
+                    switches[side] += context_switches() - before;
+                }
+                block_ratios.push(times[0].as_secs_f64() / times[1].as_secs_f64());
+                for (sum, time) in total.iter_mut().zip(times) {
+                    *sum += time;
+                }
             }
+            assert_eq!(link.state(), LinkState::Handshaken);
+            link.disconnect(Duration::from_secs(2)).await;
+            drop(events);
         });
-        let [bare, link, link_ex] = runs.map(|mut r| median(&mut r));
-        println!("    {window:>2} in flight, {total} round trips:");
+        let n = (BLOCKS * block) as f64;
+        let [bare, link, link_ex] = total.map(|t| n / t.as_secs_f64());
+        let [cs_bare, cs_link, cs_ex] = switches.map(|c| c as f64 / n);
+        block_ratios.sort_by(f64::total_cmp);
+        let (lo, mid, hi) = (
+            block_ratios[0],
+            percentile(&block_ratios, 0.5),
+            block_ratios[block_ratios.len() - 1],
+        );
+        println!("    {window:>2} in flight, {BLOCKS} x {block} round trips each:");
         println!("      bare client                            {bare:>10.0} round trips/s");
         println!("      relay-link send()                      {link:>10.0} round trips/s");
         println!(
@@ -676,12 +736,20 @@ fn round_trips() {
             verdict(link / bare >= 0.6)
         );
         println!(
+            "      per-block ratios                        min {lo:.2}  median {mid:.2}  max {hi:.2}"
+        );
+        println!(
             "      diagnostic: callers on smol executor   {link_ex:>10.0} round trips/s  (ratio {:.2})",
             link_ex / bare
         );
         println!(
+            "      context switches per round trip        bare {cs_bare:.1}, relay-link {cs_link:.1}, \
+             callers on smol executor {cs_ex:.1} (all threads, server included)"
+        );
+        println!(
             "result round_trip_{window} bare={bare:.0} link={link:.0} ratio={:.3} \
-             link_on_executor={link_ex:.0}",
+             block_ratio_median={mid:.3} link_on_executor={link_ex:.0} \
+             switches_bare={cs_bare:.2} switches_link={cs_link:.2} switches_on_executor={cs_ex:.2}",
             link / bare
         );
     }

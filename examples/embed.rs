@@ -37,7 +37,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 match event {
                     Event::State { state, platform } => println!("state: {state} ({platform})"),
                     Event::Inbound { frame, acceptance } => {
-                        println!("inbound: {:?}", frame.event.text);
+                        // The event is typed on demand; `frame.raw_event` is its JSON.
+                        match frame.event() {
+                            Ok(event) => println!("inbound: {:?}", event.text),
+                            Err(e) => println!("inbound with an ill-typed event: {e}"),
+                        }
                         if let Some(acceptance) = acceptance {
                             acceptance.accept(); // only now is it acked
                         }

@@ -29,11 +29,12 @@ python3 - "$target" "$log" "$env" <<'EOF'
 import json, os, sys
 
 target, log, env = sys.argv[1], sys.argv[2], sys.argv[3]
-workload = {}
+workload, paired = {}, {}
 for line in open(log, encoding="utf-8"):
-    if line.startswith("workload "):
-        name, *pairs = line.split()[1:]
-        workload[name] = {k: int(v) for k, v in (p.split("=") for p in pairs)}
+    if line.startswith(("workload ", "paired ")):
+        kind, name, *pairs = line.split()
+        into = workload if kind == "workload" else paired
+        into[name] = {k: float(v) for k, v in (p.split("=") for p in pairs)}
 
 def median_ns(bench):
     path = os.path.join(target, "criterion", bench, "new", "estimates.json")
@@ -54,9 +55,18 @@ if dec and val:
     row("baseline (lines -> serde_json::Value)", f"{val_mbs:8.1f} MB/s")
     ratio = dec_mbs / val_mbs
     row("ratio decoder / Value", f"{ratio:8.2f}", "target >= 1.00: " + ("met" if ratio >= 1.0 else "MISSED"))
+    p = paired.get("decoder/line_decoder")
+    if p:
+        verdict = "met" if p["ratio_median"] >= 1.0 else "MISSED"
+        row("  same, paired passes (median)", f"{p['ratio_median']:8.2f}",
+            f"IQR {p['ratio_q1']:.2f}-{p['ratio_q3']:.2f}, target >= 1.00: {verdict}")
     last = median_ns("decoder/line_decoder_type_last")
     if last:
         row("decoder, `type` as last key", f"{size / last * 1e3:8.1f} MB/s", f"ratio {val / last:.2f}")
+    p = paired.get("decoder/line_decoder_type_last")
+    if p:
+        row("  same, paired passes (median)", f"{p['ratio_median']:8.2f}",
+            f"IQR {p['ratio_q1']:.2f}-{p['ratio_q3']:.2f}")
 
 for name in ("mixed", "inbound", "round_trip"):
     ns = median_ns(f"machine/{name}")

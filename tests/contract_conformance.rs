@@ -11,7 +11,8 @@
 //!   serde's own list of variant names must match the instances built here;
 //! * incoming frames: a fully populated instance of every `IncomingFrame`
 //!   variant is serialised, parsed back with `parse_line` (it must come back
-//!   identical, with no unknown keys), and each key is dropped in turn to
+//!   identical, with no unknown keys, and so must the `inbound` event once
+//!   typed with `InboundFrame::event`), and each key is dropped in turn to
 //!   see whether the parser still accepts the frame (optional) or not
 //!   (required);
 //! * the descriptor and the `forward` object: the same, through
@@ -354,7 +355,7 @@ fn incoming_instances() -> Vec<IncomingFrame> {
             extra: Map::new(),
         }),
         IncomingFrame::Inbound(InboundFrame {
-            event: full_event(),
+            raw_event: full_event().to_raw_value(),
             buffer_id: Some("buf-1".into()),
             extra: Map::new(),
         }),
@@ -396,6 +397,16 @@ fn incoming_spec() -> Spec {
              and the serialiser disagree on a key",
             frame.kind()
         );
+        if let LineOutcome::Frame(IncomingFrame::Inbound(inbound)) = &reparsed {
+            // `event` is typed on demand, not by `parse_line`: the typed
+            // event must come back identical as well.
+            assert_eq!(
+                inbound.event().ok(),
+                Some(full_event()),
+                "the `inbound` event does not survive typing: the event's \
+                 parser and serialiser disagree on a key"
+            );
+        }
         let object = object_of(&line);
         let fields = frame_keys(&line)
             .into_iter()

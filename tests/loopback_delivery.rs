@@ -68,8 +68,9 @@ fn a_buffered_inbound_is_acked_only_after_the_application_accepts_it() {
         let (_link, mut watch) = spawn(fast_config(&connector));
         let (frame, acceptance) = next_inbound(&mut watch).await;
         assert_eq!(frame.buffer_id.as_deref(), Some(id.as_str()));
-        assert_eq!(frame.event.text.as_deref(), Some("while you were away"));
-        assert_eq!(frame.event.extra["future_field"], json!({"kept": true}));
+        let event = frame.event().expect("a well-typed event");
+        assert_eq!(event.text.as_deref(), Some("while you were away"));
+        assert_eq!(event.extra["future_field"], json!({"kept": true}));
         let acceptance = acceptance.expect("a buffered delivery needs accepting");
         assert_eq!(acceptance.buffer_id(), id);
 
@@ -176,7 +177,16 @@ fn a_live_inbound_needs_no_acceptance_and_is_never_acked() {
         let (frame, acceptance) = next_inbound(&mut watch).await;
         assert!(acceptance.is_none());
         assert_eq!(frame.buffer_id, None);
-        assert_eq!(frame.event.message_id.as_ref().unwrap().as_text(), "77");
+        assert_eq!(
+            frame
+                .event()
+                .expect("a well-typed event")
+                .message_id
+                .as_ref()
+                .unwrap()
+                .as_text(),
+            "77"
+        );
         let delivery = connector.push_passthrough(
             GW,
             json!({"platform": "discord", "botId": "b1", "method": "GET", "path": "/", "headers": [], "bodyB64": "!!"}),
@@ -324,7 +334,10 @@ fn malformed_lines_are_skipped_and_the_link_stays_up() {
             "{\"type\":\"inbound\",\"event\":{\"text\":\"after the junk\"}}\n",
         );
         let (frame, _) = next_inbound(&mut watch).await;
-        assert_eq!(frame.event.text.as_deref(), Some("after the junk"));
+        assert_eq!(
+            frame.event().expect("a well-typed event").text.as_deref(),
+            Some("after the junk")
+        );
         let result = deadline(WAIT, "a send", link.send(action("send", json!({})), None)).await;
         assert_eq!(result["success"], true);
         assert_eq!(link.state(), S::Handshaken);
@@ -359,7 +372,10 @@ fn frames_split_over_several_messages_are_reassembled() {
         }
         for text in ["one", "two", "three"] {
             let (frame, _) = next_inbound(&mut watch).await;
-            assert_eq!(frame.event.text.as_deref(), Some(text));
+            assert_eq!(
+                frame.event().expect("a well-typed event").text.as_deref(),
+                Some(text)
+            );
         }
         assert_eq!(dials(&connector), 1);
     });
@@ -385,7 +401,10 @@ fn several_frames_in_one_message_are_all_dispatched_in_order() {
         }
         for text in texts {
             let (frame, _) = next_inbound(&mut watch).await;
-            assert_eq!(frame.event.text.as_deref(), Some(text));
+            assert_eq!(
+                frame.event().expect("a well-typed event").text.as_deref(),
+                Some(text)
+            );
         }
         // Merged and split at once.
         connector.split_frames(GW, true);
@@ -393,7 +412,10 @@ fn several_frames_in_one_message_are_all_dispatched_in_order() {
         connector.push_inbound(GW, chat("y"));
         for text in ["x", "y"] {
             let (frame, _) = next_inbound(&mut watch).await;
-            assert_eq!(frame.event.text.as_deref(), Some(text));
+            assert_eq!(
+                frame.event().expect("a well-typed event").text.as_deref(),
+                Some(text)
+            );
         }
         assert_eq!(dials(&connector), 1);
     });
@@ -410,7 +432,15 @@ fn an_oversized_partial_frame_closes_the_connection_with_1009_and_reconnects() {
         // A frame under the limit is fine.
         connector.push_inbound(GW, chat(&"x".repeat(40 * 1024)));
         let (frame, _) = next_inbound(&mut watch).await;
-        assert_eq!(frame.event.text.as_ref().map(String::len), Some(40 * 1024));
+        assert_eq!(
+            frame
+                .event()
+                .expect("a well-typed event")
+                .text
+                .as_ref()
+                .map(String::len),
+            Some(40 * 1024)
+        );
 
         connector.send_oversized_partial(GW, 100 * 1024);
         wait_seen(&connector, "the 1009 close", |s| {

@@ -70,7 +70,10 @@ fn a_wss_handshake_works_when_the_self_signed_root_is_trusted() {
         connector.push_inbound(GW, json!({"text": "over tls"}));
         match watch.expect("an inbound", is_inbound).await {
             Event::Inbound { frame, .. } => {
-                assert_eq!(frame.event.text.as_deref(), Some("over tls"));
+                assert_eq!(
+                    frame.event().expect("a well-typed event").text.as_deref(),
+                    Some("over tls")
+                );
             }
             _ => unreachable!(),
         }

@@ -94,13 +94,17 @@ impl Printer {
 
     /// An inbound chat message.
     pub(crate) fn inbound(&self, frame: &InboundFrame) {
-        let message = serde_json::to_value(&frame.event).unwrap_or(Value::Null);
         if self.json {
+            // The event object as it came, unknown keys included.
+            let message = serde_json::from_str(frame.raw_event.get()).unwrap_or(Value::Null);
             return self.json(
                 json!({"event": "inbound", "buffer_id": frame.buffer_id, "message": message}),
             );
         }
-        let text = frame.event.text.as_deref().unwrap_or("");
+        let text = match frame.event() {
+            Ok(event) => format!("{:?}", event.text.as_deref().unwrap_or("")),
+            Err(_) => String::from("(an event with ill-typed fields)"),
+        };
         let buffered = frame
             .buffer_id
             .as_deref()
@@ -108,7 +112,7 @@ impl Printer {
             .unwrap_or_default();
         self.human(
             &self.paint(CYAN, "←"),
-            format!("inbound {text:?}{}", self.paint(GREY, &buffered)),
+            format!("inbound {text}{}", self.paint(GREY, &buffered)),
         );
     }
 

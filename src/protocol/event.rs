@@ -6,6 +6,7 @@ use std::fmt;
 use serde::de::{self, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 
 use super::lex::Key;
@@ -200,6 +201,18 @@ pub struct InboundEvent {
     pub media_urls: Vec<String>,
     /// Keys this crate does not know, kept verbatim.
     pub extra: Map<String, Value>,
+}
+
+impl InboundEvent {
+    /// The event as compact JSON text, as [`InboundFrame::raw_event`]
+    /// holds it.
+    ///
+    /// [`InboundFrame::raw_event`]: super::InboundFrame::raw_event
+    pub fn to_raw_value(&self) -> Box<RawValue> {
+        // Cannot fail: every key is a string and no impl returns a custom
+        // error. Fall back to `null` regardless.
+        serde_json::value::to_raw_value(self).unwrap_or_else(|_| RawValue::NULL.to_owned())
+    }
 }
 
 const EVENT_KEYS: [&str; 5] = ["text", "message_type", "message_id", "source", "media_urls"];

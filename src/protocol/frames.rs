@@ -1,7 +1,8 @@
 //! The frames of the relay protocol (contract §3), in both directions.
 
-use serde::ser::SerializeMap;
+use serde::ser::{Error as _, SerializeMap};
 use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::descriptor::Descriptor;
@@ -171,14 +172,53 @@ pub struct DescriptorFrame {
 }
 
 /// An `inbound` frame.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// The chat message is kept as the JSON text it arrived as
+/// ([`raw_event`](Self::raw_event)): routing a frame needs only its `type`
+/// and `bufferId`, so the parser checks that `event` is a JSON object and
+/// leaves typing it to [`event`](Self::event), when the application asks.
+/// Serialising writes the raw text back as is, unknown keys and all.
+///
+/// Two frames are equal when their fields are, the event compared as
+/// JSON text.
+#[derive(Debug, Clone)]
 pub struct InboundFrame {
-    /// `event`: the chat message.
-    pub event: InboundEvent,
+    /// `event`: the chat message as raw JSON (an object when parsed by
+    /// [`parse_line`](super::parse_line)).
+    pub raw_event: Box<RawValue>,
     /// `bufferId`, present when replayed from the connector's buffer.
     pub buffer_id: Option<String>,
     /// Unknown top-level keys.
     pub extra: Map<String, Value>,
+}
+
+impl InboundFrame {
+    /// A frame carrying `event`, without `bufferId` or unknown keys.
+    pub fn new(event: &InboundEvent) -> Self {
+        Self {
+            raw_event: event.to_raw_value(),
+            buffer_id: None,
+            extra: Map::new(),
+        }
+    }
+
+    /// Types the chat message (parsing [`raw_event`](Self::raw_event) on
+    /// every call: keep the result rather than calling it again).
+    ///
+    /// Fails when `event` is not an object or a known key has a value of
+    /// the wrong type (a numeric `text`, say): the parser delivers such a
+    /// frame, since the link itself never reads the event.
+    pub fn event(&self) -> Result<InboundEvent, serde_json::Error> {
+        serde_json::from_str(self.raw_event.get())
+    }
+}
+
+impl PartialEq for InboundFrame {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw_event.get() == other.raw_event.get()
+            && self.buffer_id == other.buffer_id
+            && self.extra == other.extra
+    }
 }
 
 /// An `outbound_result` frame.
@@ -241,7 +281,15 @@ impl Serialize for DescriptorFrame {
 impl Serialize for InboundFrame {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = begin(serializer, "inbound")?;
-        map.serialize_entry("event", &self.event)?;
+        let raw = self.raw_event.get();
+        if raw.contains('\n') {
+            // Only whitespace can hold a raw `'\n'` (one in a string is
+            // escaped); the frame must stay on one line.
+            let flat = RawValue::from_string(raw.replace('\n', " ")).map_err(S::Error::custom)?;
+            map.serialize_entry("event", &flat)?;
+        } else {
+            map.serialize_entry("event", &self.raw_event)?;
+        }
         opt_entry(&mut map, "bufferId", &self.buffer_id)?;
         extra_entries(&mut map, &self.extra, &["type", "event", "bufferId"])?;
         map.end()

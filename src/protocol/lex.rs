@@ -93,6 +93,29 @@ impl<'de> Deserialize<'de> for TypeTag<'de> {
     }
 }
 
+/// The value of a `"type":"…"` member that closes the line's object
+/// (`{…,"type":"inbound"}`), as a connector that sorts its keys writes
+/// `inbound` and `outbound_result` frames.
+///
+/// A constant-time guess that spares [`scan_type`]'s walk over the whole
+/// line; like it, only a hint that the parser confirms. It can be wrong
+/// for lines with a repeated `type` or for invalid JSON, never silently.
+pub(super) fn tail_type(line: &str) -> Option<&str> {
+    let rest = line.trim_end().strip_suffix("\"}")?;
+    let open = rest.rfind('"')?;
+    let value = &rest[open + 1..];
+    if value.contains('\\') {
+        return None;
+    }
+    let before = rest[..open]
+        .trim_end()
+        .strip_suffix(':')?
+        .trim_end()
+        .strip_suffix("\"type\"")?
+        .trim_end();
+    matches!(before.as_bytes().last(), Some(b',' | b'{')).then_some(value)
+}
+
 /// Finds the value of the first top-level `"type"` key of a JSON object
 /// line, when it is a string without escapes.
 ///

@@ -81,11 +81,14 @@ pub fn parse_line(line: &str) -> LineOutcome {
     if line.trim().is_empty() {
         return LineOutcome::Blank;
     }
-    // Most frames start with their `type`; the scan is for the others.
+    // Most frames start with their `type`, and sorted keys put it last;
+    // the scan is for the others.
     let hint = if line.starts_with("{\"type\":") {
         None
     } else {
-        lex::scan_type(line).and_then(wire::Kind::from_type)
+        lex::tail_type(line)
+            .or_else(|| lex::scan_type(line))
+            .and_then(wire::Kind::from_type)
     };
     let mut ctx = wire::Ctx {
         hint,

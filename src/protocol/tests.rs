@@ -233,7 +233,8 @@ fn a_sparse_inbound_event_parses() {
     let IncomingFrame::Inbound(f) = f else {
         panic!("wrong kind");
     };
-    assert_eq!(f.event, InboundEvent::default());
+    assert_eq!(f.raw_event.get(), "{}");
+    assert_eq!(f.event().ok(), Some(InboundEvent::default()));
 }
 
 #[test]
@@ -244,7 +245,7 @@ fn inbound_event_reads_known_fields_and_numeric_ids() {
     let IncomingFrame::Inbound(f) = f else {
         panic!("wrong kind");
     };
-    let e = f.event;
+    let e = f.event().expect("a well-typed event");
     assert_eq!(e.text.as_deref(), Some("hi"));
     assert_eq!(e.message_id, Some(WireId::from(123)));
     assert_eq!(e.media_urls, ["https://x/y.png"]);
@@ -262,14 +263,89 @@ fn inbound_event_reads_known_fields_and_numeric_ids() {
 }
 
 #[test]
-fn inbound_with_a_wrongly_typed_event_field_is_malformed() {
+fn inbound_without_an_event_object_is_malformed() {
+    for line in [
+        r#"{"type":"inbound"}"#,
+        r#"{"type":"inbound","event":null}"#,
+        r#"{"type":"inbound","event":"hi"}"#,
+        r#"{"type":"inbound","event":[{"text":"hi"}]}"#,
+        r#"{"type":"inbound","bufferId":"b1","event":7}"#,
+        r#"{"event":null,"type":"inbound"}"#,
+        r#"{"event":null,"typ\u0065":"inbound"}"#,
+    ] {
+        assert_eq!(
+            parse_line(line),
+            LineOutcome::Malformed(MalformedLine::InvalidFields { kind: "inbound" }),
+            "{line}"
+        );
+    }
+    // Broken JSON inside the event is still broken JSON.
     assert_eq!(
-        parse_line(r#"{"type":"inbound","event":{"text":42}}"#),
-        LineOutcome::Malformed(MalformedLine::InvalidFields { kind: "inbound" })
+        parse_line(r#"{"type":"inbound","event":{"text":"hi",}}"#),
+        LineOutcome::Malformed(MalformedLine::NotJson)
     );
+}
+
+#[test]
+fn a_wrongly_typed_event_field_fails_only_when_the_event_is_typed() {
+    let IncomingFrame::Inbound(f) =
+        frame(r#"{"type":"inbound","event":{"text":42},"bufferId":"b"}"#)
+    else {
+        panic!("wrong kind");
+    };
+    assert_eq!(f.buffer_id.as_deref(), Some("b"));
+    assert_eq!(f.raw_event.get(), r#"{"text":42}"#);
+    assert!(f.event().is_err());
+}
+
+#[test]
+fn the_raw_event_is_written_back_exactly_as_it_came() {
+    let event = r#"{ "text" : "h\u00e9 \"x\"", "n":1.50, "big":123456789012345678901234567890, "z":{"b":1,"a":2} }"#;
+    let line = format!(r#"{{"type":"inbound","event":{event},"bufferId":"b1"}}"#);
+    let f = frame(&line);
+    let IncomingFrame::Inbound(inbound) = &f else {
+        panic!("wrong kind");
+    };
+    assert_eq!(inbound.raw_event.get(), event);
+    assert_eq!(f.to_line(), format!("{line}\n"));
+    let typed = inbound.event().expect("a well-typed event");
+    assert_eq!(typed.text.as_deref(), Some("hé \"x\""));
+    assert_eq!(typed.extra["z"], json!({"a": 2, "b": 1}));
+}
+
+#[test]
+fn a_built_frame_round_trips_and_stays_on_one_line() {
+    let event = InboundEvent {
+        text: Some("line 1\nline 2".into()),
+        message_id: Some(WireId::from(9)),
+        ..InboundEvent::default()
+    };
+    let mut built = InboundFrame::new(&event);
+    built.buffer_id = Some("b2".into());
+    assert_eq!(built.event().ok(), Some(event));
+    let line = IncomingFrame::Inbound(built.clone()).to_line();
+    assert_eq!(frame(line.trim_end()), IncomingFrame::Inbound(built));
+
+    // Raw text from elsewhere may be pretty-printed: its line breaks are
+    // whitespace and become spaces, so the frame is still one line.
+    let pretty = serde_json::value::RawValue::from_string("{\n  \"text\": \"a\\nb\"\n}".into())
+        .expect("valid JSON");
+    let f = InboundFrame {
+        raw_event: pretty,
+        buffer_id: None,
+        extra: Map::new(),
+    };
+    let line = IncomingFrame::Inbound(f).to_line();
     assert_eq!(
-        parse_line(r#"{"type":"inbound"}"#),
-        LineOutcome::Malformed(MalformedLine::InvalidFields { kind: "inbound" })
+        line,
+        "{\"type\":\"inbound\",\"event\":{   \"text\": \"a\\nb\" }}\n"
+    );
+    let IncomingFrame::Inbound(back) = frame(line.trim_end()) else {
+        panic!("wrong kind");
+    };
+    assert_eq!(
+        back.event().ok().and_then(|e| e.text).as_deref(),
+        Some("a\nb")
     );
 }
 
@@ -407,6 +483,41 @@ fn the_type_scan_finds_only_the_top_level_type_key() {
 }
 
 #[test]
+fn the_tail_check_finds_a_type_that_closes_the_line() {
+    use super::lex::tail_type;
+    assert_eq!(tail_type(r#"{"a":1,"type":"inbound"}"#), Some("inbound"));
+    assert_eq!(
+        tail_type(r#"{"a":1 , "type" : "inbound"}  "#),
+        Some("inbound")
+    );
+    assert_eq!(tail_type(r#"{"type":"x"}"#), Some("x"));
+    // Not a member that ends the object: no guess.
+    assert_eq!(tail_type(r#"{"a":{"type":"x"}}"#), None);
+    assert_eq!(tail_type(r#"{"a":"type","b":"x"}"#), None);
+    assert_eq!(tail_type(r#"{"mytype":"x"}"#), None);
+    assert_eq!(tail_type(r#"{"a":"\"type\":\"x\"}"#), None);
+    assert_eq!(tail_type(r#"{"type":"in\u0062ound"}"#), None);
+    assert_eq!(tail_type(r#"{"type":"x" }"#), None);
+}
+
+#[test]
+fn a_wrong_tail_guess_still_parses_as_the_first_type_says() {
+    // The first `type` decides, not the one at the end.
+    let f = frame(r#"{"requestId":"r","type":"outbound_result","type":"inbound"}"#);
+    assert_eq!(f.kind(), "outbound_result");
+    let f = frame(r#"{"type" : "going_idle_ack","event":{},"type":"inbound"}"#);
+    assert_eq!(f.kind(), "going_idle_ack");
+    assert_eq!(f.extra().get("event"), Some(&json!({})));
+    // Sorted keys: `type` last, guessed from the tail.
+    let f = frame(r#"{"bufferId":"b","event":{"type":"x","text":"hi"},"type":"inbound"}"#);
+    assert_eq!(f.buffer_id(), Some("b"));
+    let IncomingFrame::Inbound(f) = f else {
+        panic!("wrong kind");
+    };
+    assert_eq!(f.raw_event.get(), r#"{"type":"x","text":"hi"}"#);
+}
+
+#[test]
 fn an_escaped_type_key_still_names_the_frame() {
     assert_eq!(
         frame(r#"{"typ\u0065":"going_idle_ack"}"#).kind(),
@@ -441,15 +552,20 @@ fn the_type_scan_skips_long_strings_with_escapes_anywhere() {
 
 #[test]
 fn fields_held_before_an_unscannable_type_are_still_typed() {
-    // The escaped key defeats the scan, so the fields are held as values first.
+    // The escaped key defeats the scan, so the fields are held as raw JSON first.
     let f = frame(
-        r#"{"event":{"text":"hi","source":{"chat_id":5,"x":1}},"bufferId":"b","typ\u0065":"inbound"}"#,
+        r#"{"event":{"text":"hi", "source":{"chat_id":5,"x":1}},"bufferId":"b","typ\u0065":"inbound"}"#,
     );
     let IncomingFrame::Inbound(f) = f else {
         panic!("wrong kind");
     };
-    assert_eq!(f.event.text.as_deref(), Some("hi"));
-    let source = f.event.source.expect("source");
+    assert_eq!(
+        f.raw_event.get(),
+        r#"{"text":"hi", "source":{"chat_id":5,"x":1}}"#
+    );
+    let event = f.event().expect("a well-typed event");
+    assert_eq!(event.text.as_deref(), Some("hi"));
+    let source = event.source.expect("source");
     assert_eq!(source.chat_id, Some(WireId::from(5)));
     assert_eq!(source.extra.get("x"), Some(&json!(1)));
     assert_eq!(f.buffer_id.as_deref(), Some("b"));
@@ -461,8 +577,8 @@ fn fields_held_before_an_unscannable_type_are_still_typed() {
         panic!("wrong kind");
     };
     assert_eq!(f.forward.body_text(), Some("hi"));
-    assert_eq!(
-        parse_line(r#"{"event":{"text":1},"typ\u0065":"inbound"}"#),
-        LineOutcome::Malformed(MalformedLine::InvalidFields { kind: "inbound" })
-    );
+    let IncomingFrame::Inbound(f) = frame(r#"{"event":{"text":1},"typ\u0065":"inbound"}"#) else {
+        panic!("wrong kind");
+    };
+    assert!(f.event().is_err());
 }

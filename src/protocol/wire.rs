@@ -1,20 +1,24 @@
 //! One-pass decoding of an incoming frame.
 //!
 //! The visitor reads `type` and every known field straight into its typed
-//! form; unknown keys go to `extra` as [`Value`]s. When `type` is not the
-//! first key, the caller's [`scan_type`](super::lex::scan_type) hint names
-//! the kind up front; without a hint, keys before `type` are held as
-//! [`Value`]s until `type` is known, then converted. A frame whose `type` is
-//! unknown is skipped without building anything.
+//! form, except an `inbound`'s `event`, which is captured as raw JSON text
+//! (typed on demand by `InboundFrame::event`); unknown keys go to `extra`
+//! as [`Value`]s. When `type` is not the first key, the caller's hint
+//! ([`tail_type`](super::lex::tail_type) or
+//! [`scan_type`](super::lex::scan_type)) names the kind up front; without
+//! a hint, keys before `type` are held as raw JSON until `type` is known,
+//! then converted. A frame whose `type` is unknown is skipped without
+//! building anything.
 
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::descriptor::{Descriptor, DescriptorError};
-use super::event::{InboundEvent, WireId};
+use super::event::WireId;
 use super::frames::{
     DescriptorFrame, GoingIdleAckFrame, InboundFrame, IncomingFrame, InterruptInboundFrame,
     OutboundResultFrame, PassthroughFrame,
@@ -75,8 +79,8 @@ pub(super) struct Ctx {
     /// The frame's kind, recorded as soon as it is known so that the caller
     /// can name it when a field fails to decode.
     pub(super) kind: Option<Kind>,
-    /// The kind [`scan_type`] found; when set, keys are decoded typed from
-    /// the first one on.
+    /// The kind the caller guessed (`tail_type` or `scan_type`); when set,
+    /// keys are decoded typed from the first one on.
     pub(super) hint: Option<Kind>,
     /// Whether the parser's own `type` confirmed the hint. A hinted parse
     /// that fails before that proves nothing: the caller parses again
@@ -101,9 +105,10 @@ impl<'de> DeserializeSeed<'de> for FrameSeed<'_> {
 }
 
 /// Where the visitor stands with respect to `type`.
-enum Mode {
-    /// `type` not seen yet: keys are held back.
-    Pending(Vec<(String, Value)>),
+enum Mode<'de> {
+    /// `type` not seen yet: keys are held back as raw JSON (borrowed from
+    /// the line, so a held value is copied only once typed).
+    Pending(Vec<(String, &'de RawValue)>),
     Known(Kind),
     Unknown(Option<String>),
 }
@@ -153,8 +158,7 @@ impl<'de> Visitor<'de> for FrameSeed<'_> {
                         self.ctx.kind = Some(kind);
                         if let Mode::Pending(held) = held {
                             for (k, v) in held {
-                                acc.store(kind, &k, FromValue(v))
-                                    .map_err(de::Error::custom)?;
+                                acc.store(kind, &k, FromRaw(v)).map_err(de::Error::custom)?;
                             }
                         }
                         mode = Mode::Known(kind);
@@ -212,7 +216,7 @@ impl<'de> Visitor<'de> for FrameSeed<'_> {
     }
 }
 
-/// A source for one field value: the map being read, or a held-back [`Value`].
+/// A source for one field value: the map being read, or a held-back raw value.
 trait ValueSource<'de> {
     type Error: de::Error;
     fn take<T: Deserialize<'de>>(self) -> Result<T, Self::Error>;
@@ -231,15 +235,15 @@ impl<'de, A: MapAccess<'de>> ValueSource<'de> for FromMap<'_, A> {
     }
 }
 
-struct FromValue(Value);
+struct FromRaw<'de>(&'de RawValue);
 
-impl<'de> ValueSource<'de> for FromValue {
+impl<'de> ValueSource<'de> for FromRaw<'de> {
     type Error = serde_json::Error;
     fn take<T: Deserialize<'de>>(self) -> Result<T, serde_json::Error> {
-        T::deserialize(self.0)
+        serde_json::from_str(self.0.get())
     }
     fn take_value(self) -> Result<Value, serde_json::Error> {
-        Ok(self.0)
+        serde_json::from_str(self.0.get())
     }
 }
 
@@ -247,7 +251,7 @@ impl<'de> ValueSource<'de> for FromValue {
 #[derive(Default)]
 struct Fields {
     descriptor: Option<Value>,
-    event: Option<InboundEvent>,
+    event: Option<Box<RawValue>>,
     buffer_id: Option<String>,
     request_id: Option<RequestId>,
     result: Option<Map<String, Value>>,
@@ -305,13 +309,17 @@ impl Fields {
                     Err(e) => return LineOutcome::ProtocolError(e),
                 }
             }
+            // The event is typed on demand (`InboundFrame::event`); here it
+            // only has to be an object.
             Kind::Inbound => match self.event {
-                Some(event) => IncomingFrame::Inbound(InboundFrame {
-                    event,
-                    buffer_id: self.buffer_id,
-                    extra,
-                }),
-                None => return kind.invalid(),
+                Some(raw_event) if raw_event.get().starts_with('{') => {
+                    IncomingFrame::Inbound(InboundFrame {
+                        raw_event,
+                        buffer_id: self.buffer_id,
+                        extra,
+                    })
+                }
+                _ => return kind.invalid(),
             },
             Kind::OutboundResult => match self.request_id {
                 Some(request_id) => IncomingFrame::OutboundResult(OutboundResultFrame {

@@ -124,12 +124,11 @@ pub fn render_command(command: &Command) -> String {
             format!("descriptor{{gen:{gen}, {}}}", descriptor.platform)
         }
         Command::Inbound(frame) => {
-            let text = frame.event.text.as_deref().unwrap_or("");
-            format!(
-                "inbound{{buffer:{}, {}}}",
-                buffer(&frame.buffer_id),
-                quoted(text)
-            )
+            let text = match frame.event() {
+                Ok(event) => quoted(event.text.as_deref().unwrap_or("")),
+                Err(_) => "invalid_event".to_owned(),
+            };
+            format!("inbound{{buffer:{}, {text}}}", buffer(&frame.buffer_id))
         }
         Command::Passthrough(frame) => format!(
             "passthrough{{buffer:{}, {} {}}}",
