@@ -77,6 +77,17 @@
 //! * [`backoff`]: the seeded backoff ladder; [`timers`]: the named timers.
 //! * [`trace`]: recording, replaying and rendering traces;
 //!   [`diagram`]: the state diagram generated from the machine.
+//! * `shell` (feature `shell`): `RelayLink`, the smol task that runs a
+//!   `Link` against real sockets, with a cloneable handle and an event
+//!   stream; `wss://` through rustls with the feature `tls`.
+//! * `testing` (feature `testing`): `Connector`, a scriptable loopback test
+//!   connector.
+//!
+//! ## Features
+//!
+//! `default = ["shell", "tls", "testing", "cli"]`. With
+//! `--no-default-features` only the sans-IO core is built: no smol, no
+//! sockets, no TLS.
 //!
 //! See `docs/state-machine.md` for every state, input and transition.
 #![warn(missing_docs)]
