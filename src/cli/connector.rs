@@ -77,6 +77,7 @@ pub(crate) fn run(args: ConnectorArgs) -> u8 {
             connector.url()
         );
         println!("{HELP}");
+        smol::spawn(log_activity(connector.clone())).detach();
         let mut lines = smol::io::BufReader::new(smol::Unblock::new(std::io::stdin())).lines();
         use futures_util::StreamExt;
         while let Some(Ok(line)) = lines.next().await {
@@ -86,6 +87,29 @@ pub(crate) fn run(args: ConnectorArgs) -> u8 {
         std::future::pending::<()>().await;
         EXIT_OK
     })
+}
+
+/// Logs dials, frames and closes as they happen (polling the record).
+async fn log_activity(connector: Connector) {
+    let (mut dials, mut frames, mut closes) = (0, 0, 0);
+    loop {
+        smol::Timer::after(std::time::Duration::from_millis(100)).await;
+        let seen = connector.seen();
+        for dial in seen.dials.iter().skip(dials) {
+            let gw = dial.gateway_id.as_deref().unwrap_or("(no token)");
+            println!("dial from {gw}: {:?}", dial.outcome);
+        }
+        for frame in seen.frames.iter().skip(frames) {
+            println!("{} sent {}", frame.gateway, frame.kind().unwrap_or("?"));
+        }
+        for close in seen.closes.iter().skip(closes) {
+            println!(
+                "{} closed with {:?} {:?}",
+                close.gateway, close.code, close.reason
+            );
+        }
+        (dials, frames, closes) = (seen.dials.len(), seen.frames.len(), seen.closes.len());
+    }
 }
 
 /// Runs one stdin command and says what it did.
