@@ -672,3 +672,30 @@ fn frames_split_across_messages_are_reassembled() {
         .expect("inbound{buffer:-, \"two\"}")
         .expect_idle();
 }
+
+/// Rules 4, 6 and 7: once the fresh-token connection was accepted, its
+/// `expired` close ends the judgement, so a 4401 on a later connection is a
+/// first strike again (a regression found by the fixtures review).
+#[test]
+fn a_later_4401_after_the_judged_connection_closed_expired_is_provisional() {
+    let mut h = Harness::handshaken(config());
+    h.drain();
+    h.advance(5_000).input(closed(1, 4401, "unauthorized"));
+    assert!(h.drain().contains(&"dial{gen:2, fresh_token}".to_owned()));
+    h.advance(20).open(2).advance(20).handshake(2).drain(); // judged, accepted
+    h.advance(15_000).input(closed(2, 4401, "expired")).drain(); // ordinary drop
+    assert_eq!(h.link.state(), LinkState::Retrying);
+    backoff_then_redial(&mut h, 3);
+    h.advance(20).open(3).advance(20).handshake(3).drain();
+
+    h.advance(4_000).input(closed(3, 4401, "unauthorized"));
+    let later = h.drain();
+    assert!(
+        !later.iter().any(|c| c.starts_with("fatal")),
+        "a first 4401 on a later connection must not revoke: {later:?}"
+    );
+    assert!(
+        later.contains(&"dial{gen:4, fresh_token}".to_owned()),
+        "it re-dials once, immediately, with a fresh token: {later:?}"
+    );
+}
