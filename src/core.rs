@@ -158,8 +158,9 @@ impl Core {
         self.commands.push_back(command);
     }
 
-    fn after(&self, delay: Duration) -> Instant {
-        self.now + delay
+    /// The deadline `delay` from now; `None` ("never") past the horizon.
+    fn after(&self, delay: Duration) -> Option<Instant> {
+        crate::timers::deadline(self.now, delay)
     }
 
     // ----- dialing --------------------------------------------------------
@@ -604,9 +605,11 @@ impl Core {
     /// A second disconnect while draining: the drain ends no later than
     /// the new budget allows.
     pub(crate) fn tighten_drain(&mut self, budget: Duration) {
-        let deadline = self.after(self.drain_within(budget));
+        let Some(deadline) = self.after(self.drain_within(budget)) else {
+            return;
+        };
         if self.timers.get(Timer::Drain).is_none_or(|at| deadline < at) {
-            self.timers.set(Timer::Drain, deadline);
+            self.timers.set(Timer::Drain, Some(deadline));
         }
     }
 

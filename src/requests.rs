@@ -2,7 +2,8 @@
 //!
 //! Requests are kept in send order. Every request has the same timeout, so
 //! deadlines are non-decreasing in send order and the oldest pending
-//! request always holds the earliest deadline.
+//! request always holds the earliest deadline. A request without a
+//! deadline (a timeout beyond the horizon) never times out.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
@@ -12,8 +13,8 @@ use crate::RequestId;
 /// Pending requests, written and waiting for their `outbound_result`.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Requests {
-    deadlines: HashMap<RequestId, Instant>,
-    order: VecDeque<(Instant, RequestId)>,
+    deadlines: HashMap<RequestId, Option<Instant>>,
+    order: VecDeque<(Option<Instant>, RequestId)>,
 }
 
 impl Requests {
@@ -22,8 +23,9 @@ impl Requests {
         self.deadlines.contains_key(id)
     }
 
-    /// Records a written request that times out at `deadline`.
-    pub(crate) fn insert(&mut self, id: RequestId, deadline: Instant) {
+    /// Records a written request that times out at `deadline` (`None`:
+    /// never).
+    pub(crate) fn insert(&mut self, id: RequestId, deadline: Option<Instant>) {
         self.deadlines.insert(id.clone(), deadline);
         self.order.push_back((deadline, id));
     }
@@ -47,14 +49,14 @@ impl Requests {
 
     /// The earliest deadline among pending requests.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.order.front().map(|(at, _)| *at)
+        self.order.front().and_then(|(at, _)| *at)
     }
 
     /// Removes and returns, in send order, the requests due at `now`.
     pub(crate) fn take_expired(&mut self, now: Instant) -> Vec<RequestId> {
         let mut expired = Vec::new();
         while let Some((at, _)) = self.order.front() {
-            if *at > now {
+            if at.is_none_or(|at| at > now) {
                 break;
             }
             if let Some((_, id)) = self.order.pop_front() {
@@ -98,8 +100,8 @@ mod tests {
     fn settled_requests_no_longer_hold_the_earliest_deadline() {
         let t0 = Instant::now();
         let mut requests = Requests::default();
-        requests.insert("a".into(), t0 + Duration::from_secs(1));
-        requests.insert("b".into(), t0 + Duration::from_secs(2));
+        requests.insert("a".into(), Some(t0 + Duration::from_secs(1)));
+        requests.insert("b".into(), Some(t0 + Duration::from_secs(2)));
         assert!(requests.remove(&"a".into()));
         assert!(!requests.remove(&"a".into()));
         assert_eq!(requests.next_deadline(), Some(t0 + Duration::from_secs(2)));
@@ -111,7 +113,7 @@ mod tests {
         let t0 = Instant::now();
         let mut requests = Requests::default();
         for (i, id) in ["x", "y", "z"].iter().enumerate() {
-            requests.insert((*id).into(), t0 + Duration::from_secs(i as u64));
+            requests.insert((*id).into(), Some(t0 + Duration::from_secs(i as u64)));
         }
         let expired = requests.take_expired(t0 + Duration::from_secs(1));
         assert_eq!(expired, vec![RequestId::from("x"), RequestId::from("y")]);
