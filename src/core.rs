@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::backoff::Backoff;
 use crate::buffers::{BufferLedger, Offer};
 use crate::command::{Command, FatalReport, Settlement};
-use crate::config::Config;
+use crate::config::{Config, MAX_BUFFER_ID_LEN, MAX_UNACCEPTED_DELIVERIES};
 use crate::decoder::LineDecoder;
 use crate::judgement::{CloseKind, Judgement, Verdict};
 use crate::protocol::{IncomingFrame, LineOutcome, OutgoingFrame};
@@ -24,7 +24,9 @@ use crate::{Generation, RequestId};
 /// Counters of things the core skipped rather than failed on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Lines that were not JSON objects, or known frames with bad fields.
+    /// Lines that were not JSON objects, or known frames with bad fields
+    /// (including a `bufferId` longer than
+    /// [`MAX_BUFFER_ID_LEN`](crate::config::MAX_BUFFER_ID_LEN)).
     pub malformed_lines: u64,
     /// Frames with an unknown or missing `type`.
     pub ignored_frames: u64,
@@ -36,6 +38,10 @@ pub struct Stats {
     pub duplicate_deliveries: u64,
     /// Interrupts dropped because the link was not handshaken.
     pub dropped_interrupts: u64,
+    /// Buffered deliveries neither delivered nor acked because
+    /// [`MAX_UNACCEPTED_DELIVERIES`](crate::config::MAX_UNACCEPTED_DELIVERIES)
+    /// deliveries already await acceptance; the connector delivers them again.
+    pub deferred_deliveries: u64,
 }
 
 /// The dial or connection the core currently considers alive.
@@ -111,7 +117,7 @@ pub(crate) struct Core {
 impl Core {
     pub(crate) fn new(config: Config, seed: u64, now: Instant) -> Self {
         let backoff = Backoff::new(config.backoff_base, config.backoff_max, seed);
-        let buffers = BufferLedger::new(config.dedupe_capacity);
+        let buffers = BufferLedger::new(config.dedupe_capacity, MAX_UNACCEPTED_DELIVERIES);
         let decoder = LineDecoder::new(config.max_frame_size);
         Self {
             config,
@@ -457,13 +463,22 @@ impl Core {
     }
 
     /// Buffered delivery: decides whether to deliver, and re-acks accepted
-    /// redeliveries.
+    /// redeliveries. A `bufferId` longer than [`MAX_BUFFER_ID_LEN`] makes
+    /// the frame malformed.
     fn admit(&mut self, buffer_id: Option<&str>) -> bool {
         let Some(id) = buffer_id else {
             return true;
         };
+        if id.len() > MAX_BUFFER_ID_LEN {
+            self.stats.malformed_lines += 1;
+            return false;
+        }
         match self.buffers.offer(id) {
             Offer::Deliver => true,
+            Offer::Deferred => {
+                self.stats.deferred_deliveries += 1;
+                false
+            }
             Offer::AwaitingAcceptance => {
                 self.stats.duplicate_deliveries += 1;
                 false
