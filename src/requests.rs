@@ -11,56 +11,70 @@ use std::time::Instant;
 use crate::RequestId;
 
 /// Pending requests, written and waiting for their `outbound_result`.
+///
+/// Every write gets its own sequence number, and a deadline entry names
+/// the write it belongs to: once a request settles, its entry can never
+/// expire a later request that reuses the id.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Requests {
-    deadlines: HashMap<RequestId, Option<Instant>>,
-    order: VecDeque<(Option<Instant>, RequestId)>,
+    /// The sequence number of each pending request's write.
+    pending: HashMap<RequestId, u64>,
+    /// Deadline entries in send order: `(deadline, write, id)`.
+    order: VecDeque<(Option<Instant>, u64, RequestId)>,
+    writes: u64,
 }
 
 impl Requests {
     /// Whether `id` is pending.
     pub(crate) fn contains(&self, id: &RequestId) -> bool {
-        self.deadlines.contains_key(id)
+        self.pending.contains_key(id)
     }
 
     /// Records a written request that times out at `deadline` (`None`:
     /// never).
     pub(crate) fn insert(&mut self, id: RequestId, deadline: Option<Instant>) {
-        self.deadlines.insert(id.clone(), deadline);
-        self.order.push_back((deadline, id));
+        self.writes += 1;
+        self.pending.insert(id.clone(), self.writes);
+        self.order.push_back((deadline, self.writes, id));
     }
 
     /// Removes `id`; true when it was pending.
     pub(crate) fn remove(&mut self, id: &RequestId) -> bool {
-        let removed = self.deadlines.remove(id).is_some();
+        let removed = self.pending.remove(id).is_some();
         self.prune();
         removed
     }
 
     /// The number of pending requests.
     pub(crate) fn len(&self) -> usize {
-        self.deadlines.len()
+        self.pending.len()
     }
 
     /// Whether nothing is pending.
     pub(crate) fn is_empty(&self) -> bool {
-        self.deadlines.is_empty()
+        self.pending.is_empty()
     }
 
     /// The earliest deadline among pending requests.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.order.front().and_then(|(at, _)| *at)
+        self.order.front().and_then(|(at, _, _)| *at)
+    }
+
+    /// Whether entry `(write, id)` belongs to a pending request.
+    fn is_live(&self, write: u64, id: &RequestId) -> bool {
+        self.pending.get(id) == Some(&write)
     }
 
     /// Removes and returns, in send order, the requests due at `now`.
     pub(crate) fn take_expired(&mut self, now: Instant) -> Vec<RequestId> {
         let mut expired = Vec::new();
-        while let Some((at, _)) = self.order.front() {
+        while let Some((at, _, _)) = self.order.front() {
             if at.is_none_or(|at| at > now) {
                 break;
             }
-            if let Some((_, id)) = self.order.pop_front() {
-                if self.deadlines.remove(&id).is_some() {
+            if let Some((_, write, id)) = self.order.pop_front() {
+                if self.is_live(write, &id) {
+                    self.pending.remove(&id);
                     expired.push(id);
                 }
             }
@@ -71,19 +85,20 @@ impl Requests {
 
     /// Removes and returns every pending request, in send order.
     pub(crate) fn take_all(&mut self) -> Vec<RequestId> {
-        let all = self
-            .order
-            .drain(..)
-            .filter_map(|(_, id)| self.deadlines.remove(&id).map(|_| id))
+        let order = std::mem::take(&mut self.order);
+        let all = order
+            .into_iter()
+            .filter(|(_, write, id)| self.is_live(*write, id))
+            .map(|(_, _, id)| id)
             .collect();
-        self.deadlines.clear();
+        self.pending.clear();
         all
     }
 
     /// Drops settled entries from the front so it always names a pending one.
     fn prune(&mut self) {
-        while let Some((_, id)) = self.order.front() {
-            if self.deadlines.contains_key(id) {
+        while let Some((_, write, id)) = self.order.front() {
+            if self.is_live(*write, id) {
                 break;
             }
             self.order.pop_front();
@@ -119,5 +134,39 @@ mod tests {
         assert_eq!(expired, vec![RequestId::from("x"), RequestId::from("y")]);
         assert_eq!(requests.take_all(), vec![RequestId::from("z")]);
         assert!(requests.is_empty());
+    }
+
+    #[test]
+    fn a_settled_request_never_expires_a_later_one_with_its_id() {
+        let t0 = Instant::now();
+        let at = |s| Some(t0 + Duration::from_secs(s));
+        let mut requests = Requests::default();
+        requests.insert("a".into(), at(30));
+        requests.insert("b".into(), at(31));
+        assert!(requests.remove(&"b".into()));
+        requests.insert("b".into(), at(50));
+        assert_eq!(
+            requests.take_expired(t0 + Duration::from_secs(31)),
+            vec!["a".into()]
+        );
+        assert_eq!(requests.next_deadline(), at(50));
+        assert!(requests.contains(&"b".into()));
+        assert_eq!(requests.take_all(), vec![RequestId::from("b")]);
+    }
+
+    #[test]
+    fn take_all_skips_settled_entries_and_keeps_send_order() {
+        let t0 = Instant::now();
+        let mut requests = Requests::default();
+        for id in ["x", "y", "z"] {
+            requests.insert(id.into(), None);
+        }
+        assert!(requests.remove(&"y".into()));
+        requests.insert("y".into(), None);
+        assert_eq!(requests.next_deadline(), None);
+        assert!(requests.take_expired(t0).is_empty());
+        let all = requests.take_all();
+        assert_eq!(all, ["x", "z", "y"].map(RequestId::from));
+        assert_eq!(requests.len(), 0);
     }
 }

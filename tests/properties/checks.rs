@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use relay_link::protocol::OutgoingFrame;
-
+use relay_link::timers::HORIZON;
 use relay_link::trace::render_command;
 use relay_link::{
     Command, DialFailure, FatalReport, Generation, Input, LinkState, PlatformState, RequestId,
@@ -592,7 +592,7 @@ pub fn check_disconnect_within_budget(recording: &Recording) -> Result<(), Strin
         let at = at_ms(recording, step);
         if let Some(Input::Disconnect { budget_ms }) = &step.input {
             let budget = Duration::from_millis(*budget_ms);
-            let budget_end = (budget <= Duration::MAX).then(|| step.now + budget);
+            let budget_end = (budget <= HORIZON).then(|| step.now + budget);
             let Some(end) = deadline.into_iter().chain(budget_end).min() else {
                 continue;
             };
