@@ -17,7 +17,7 @@ use crate::config::{Config, MAX_BUFFER_ID_LEN, MAX_UNACCEPTED_DELIVERIES};
 use crate::decoder::LineDecoder;
 use crate::judgement::{CloseKind, Judgement, Verdict};
 use crate::protocol::{IncomingFrame, LineOutcome, OutgoingFrame};
-use crate::requests::Requests;
+use crate::requests::{line_fits, Requests};
 use crate::timers::{Timer, TimerTable};
 use crate::{Generation, RequestId};
 
@@ -36,7 +36,8 @@ pub struct Stats {
     pub unmatched_results: u64,
     /// Redelivered buffered frames that were not delivered again.
     pub duplicate_deliveries: u64,
-    /// Interrupts dropped because the link was not handshaken.
+    /// Interrupts dropped because the link was not handshaken, or because
+    /// the frame was larger than the frame limit.
     pub dropped_interrupts: u64,
     /// Buffered deliveries neither delivered nor acked because
     /// [`MAX_UNACCEPTED_DELIVERIES`](crate::config::MAX_UNACCEPTED_DELIVERIES)
@@ -503,7 +504,8 @@ impl Core {
         });
     }
 
-    /// Writes an outbound request on the handshaken connection.
+    /// Writes an outbound request on the handshaken connection; a frame
+    /// over the frame limit is refused unwritten ([`Settlement::TooLarge`]).
     pub(crate) fn send_request(
         &mut self,
         id: &RequestId,
@@ -527,7 +529,9 @@ impl Core {
             platform: platform.map(str::to_owned),
             bot_id,
         };
-        if self.send_frame(frame) {
+        if !line_fits(&frame, self.config.max_frame_size) {
+            self.refuse(id, Settlement::TooLarge);
+        } else if self.send_frame(frame) {
             let deadline = self.after(self.config.outbound_timeout);
             self.requests.insert(id.clone(), deadline);
         } else {
@@ -551,7 +555,8 @@ impl Core {
             session_key: session_key.to_owned(),
             reason: reason.map(str::to_owned),
         };
-        if !(self.is_handshaken() && self.send_frame(frame)) {
+        let fits = line_fits(&frame, self.config.max_frame_size);
+        if !(fits && self.is_handshaken() && self.send_frame(frame)) {
             self.stats.dropped_interrupts += 1;
         }
     }

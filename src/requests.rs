@@ -6,9 +6,38 @@
 //! deadline (a timeout beyond the horizon) never times out.
 
 use std::collections::{HashMap, VecDeque};
+use std::io;
 use std::time::Instant;
 
+use crate::protocol::OutgoingFrame;
 use crate::RequestId;
+
+/// Whether `frame`, serialised as the line
+/// [`OutgoingFrame::to_line`] writes (without its `'\n'`), is at most
+/// `limit` bytes long. Serialises into a byte counter, never into memory,
+/// and stops as soon as the count passes the limit, so a huge frame costs
+/// no more than `limit` bytes of work.
+pub(crate) fn line_fits(frame: &OutgoingFrame, limit: usize) -> bool {
+    /// Counts bytes; fails once there are more than `left`.
+    struct Counter {
+        left: usize,
+    }
+    impl io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            match self.left.checked_sub(buf.len()) {
+                Some(left) => {
+                    self.left = left;
+                    Ok(buf.len())
+                }
+                None => Err(io::Error::other("frame too large")),
+            }
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    serde_json::to_writer(&mut Counter { left: limit }, frame).is_ok()
+}
 
 /// Pending requests, written and waiting for their `outbound_result`.
 ///
@@ -109,6 +138,18 @@ impl Requests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_fits_up_to_exactly_the_limit() {
+        let frame = OutgoingFrame::InboundAck {
+            buffer_id: "b1".into(),
+        };
+        let len = frame.to_line().len() - 1;
+        assert!(line_fits(&frame, len));
+        assert!(line_fits(&frame, len + 1));
+        assert!(!line_fits(&frame, len - 1));
+        assert!(!line_fits(&frame, 0));
+    }
     use std::time::Duration;
 
     #[test]
