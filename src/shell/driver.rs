@@ -9,7 +9,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
-use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{BufWriter, Write};
 use std::pin::{pin, Pin};
@@ -24,6 +23,7 @@ use serde_json::{Map, Value};
 use smol::channel::{Receiver, Sender, TrySendError, WeakSender};
 
 use super::publish::StateTracker;
+use super::runtime::Runtime;
 use super::socket::{self, CloseOutcome, Connection, Owned, SocketEvent, Tls, Ws};
 use super::tasks::TaskCount;
 use super::{Acceptance, Disconnected, Event, Options, Shared, SpawnError};
@@ -127,11 +127,13 @@ pub(crate) fn build(config: Config, options: Options) -> Result<Built, SpawnErro
     let shared = Arc::new(Shared {
         id_prefix: os_random(),
         event_capacity: options.event_capacity,
+        runtime: options.runtime,
         ..Shared::default()
     });
     let count = TaskCount::new(&shared.tasks);
     let driver = Driver {
         link: Link::new(config, seed, start),
+        runtime: options.runtime,
         events,
         backlog: VecDeque::new(),
         requests: requests.downgrade(),
@@ -180,6 +182,7 @@ fn tls_for(config: &Config, _options: &Options) -> Result<Tls, SpawnError> {
 
 struct Driver {
     link: Link,
+    runtime: Runtime,
     events: Sender<Event>,
     /// Events the full channel could not take yet, in order. While any
     /// wait here the driver takes no socket events (TCP backpressure).
@@ -221,7 +224,7 @@ impl Driver {
         // with the reactor and notified it (an eventfd write and a wake-up of
         // the thread polling it) every time the driver went idle: about one
         // extra syscall and context switch per request at one in flight.
-        let mut timer = smol::Timer::never();
+        let mut timer = self.runtime.timer();
         let mut armed = None;
         loop {
             self.execute();
@@ -235,14 +238,11 @@ impl Driver {
                 continue;
             }
             if deadline != armed {
-                match deadline {
-                    Some(at) => timer.set_at(at),
-                    None => timer = smol::Timer::never(),
-                }
+                timer.set(deadline);
                 armed = deadline;
             }
             let woke = std::future::poll_fn(|cx| {
-                if Pin::new(&mut timer).poll(cx).is_ready() {
+                if timer.poll(cx).is_ready() {
                     return Poll::Ready(Woke::Timer);
                 }
                 let app = app_open.then_some(app.as_mut());
@@ -369,7 +369,7 @@ impl Driver {
             SocketEvent::Closed { code, reason } => {
                 if let Some(conn) = self.conn.take() {
                     // Echo the peer's close; reaped when done.
-                    self.closing.push(conn.ended(CLOSE_GRACE));
+                    self.closing.push(conn.ended(self.runtime, CLOSE_GRACE));
                 }
                 Input::SocketClosed { gen, code, reason }
             }
@@ -464,7 +464,7 @@ impl Driver {
                     };
                     tracing::debug!(gen = gen.0, "dialing");
                     let url = self.link.config().url().to_owned();
-                    let dial = socket::open(url, token, self.tls.clone());
+                    let dial = socket::open(self.runtime, url, token, self.tls.clone());
                     self.dial = Some((gen, Box::pin(async { dial.await.map(Box::new) })));
                 }
                 Command::CancelDial { gen } => {
@@ -537,7 +537,7 @@ impl Driver {
                 .saturating_duration_since(Instant::now())
                 .min(CLOSE_GRACE)
         });
-        let close = conn.close(code, reason, grace);
+        let close = conn.close(self.runtime, code, reason, grace);
         if self.disconnecting {
             self.disconnect_close = Some(close);
         } else {

@@ -34,6 +34,7 @@
 
 mod driver;
 mod publish;
+mod runtime;
 mod socket;
 mod tasks;
 #[cfg(feature = "tls")]
@@ -51,6 +52,8 @@ use crate::command::{FatalReport, LinkState, PlatformState, Settlement};
 use crate::config::Config;
 use crate::protocol::{Descriptor, InboundFrame, InterruptInboundFrame, PassthroughFrame};
 use crate::RequestId;
+
+pub use runtime::Runtime;
 
 pub(crate) use driver::Request;
 
@@ -82,6 +85,10 @@ pub struct Options {
     /// wait in TCP) while timers, keepalive pings, writes and request
     /// settlement go on; nothing is dropped.
     pub event_capacity: usize,
+    /// The reactor of the link's sockets and timers (default smol's);
+    /// with the `tokio` feature, [`Runtime::Tokio`] runs the link on
+    /// tokio's alone.
+    pub runtime: Runtime,
 }
 
 impl Default for Options {
@@ -93,6 +100,7 @@ impl Default for Options {
             extra_roots: Vec::new(),
             command_log: None,
             event_capacity: DEFAULT_EVENT_CAPACITY,
+            runtime: Runtime::Smol,
         }
     }
 }
@@ -337,6 +345,8 @@ pub(crate) struct Shared {
     pub(crate) backlogged: AtomicBool,
     /// The channel's bound.
     pub(crate) event_capacity: usize,
+    /// The reactor of the link's sockets and timers.
+    pub(crate) runtime: Runtime,
 }
 
 const STATES: [LinkState; 9] = [
@@ -427,7 +437,20 @@ impl RelayLink {
     /// Starts a link: validates the shell options, spawns the one task
     /// that owns the core and its connection on smol's global executor,
     /// and dials at once.
+    ///
+    /// With [`Runtime::Tokio`] the driver is spawned on the current tokio
+    /// runtime instead (an error outside one).
     pub fn spawn(config: Config, options: Options) -> Result<(RelayLink, Events), SpawnError> {
+        #[cfg(feature = "tokio")]
+        if options.runtime == Runtime::Tokio {
+            let handle = tokio::runtime::Handle::try_current().map_err(|_| SpawnError::Option {
+                field: "runtime",
+                problem: "Runtime::Tokio needs a tokio runtime to spawn on",
+            })?;
+            let (link, events, driver) = RelayLink::new(config, options)?;
+            drop(handle.spawn(driver));
+            return Ok((link, events));
+        }
         let (link, events, driver) = RelayLink::new(config, options)?;
         smol::spawn(driver).detach();
         Ok((link, events))
@@ -557,7 +580,7 @@ impl RelayLink {
         {
             return Disconnected::AlreadyEnded;
         }
-        match socket::within(budget, done.recv()).await {
+        match self.shared.runtime.within(budget, done.recv()).await {
             Some(Ok(outcome)) => outcome,
             Some(Err(_)) => Disconnected::AlreadyEnded,
             None => Disconnected::BudgetExhausted,

@@ -22,7 +22,8 @@ use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use async_tungstenite::tungstenite::{Error as WsError, Message};
 use async_tungstenite::WebSocketStream;
 use futures_util::{Sink, Stream};
-use smol::net::TcpStream;
+
+use super::runtime::{BoxIo, Runtime};
 
 use crate::input::DialFailure;
 use crate::token::Token;
@@ -35,7 +36,7 @@ use crate::Generation;
 const READ_BUFFER: usize = 16 * 1024;
 
 /// The stream type of a connection (plain TCP or TLS over TCP).
-pub(crate) type Ws = WebSocketStream<async_tungstenite::smol::ClientStream<TcpStream>>;
+pub(crate) type Ws = WebSocketStream<BoxIo>;
 
 #[cfg(feature = "tls")]
 pub(crate) type Tls = Option<futures_rustls::TlsConnector>;
@@ -80,7 +81,12 @@ pub(crate) fn unix_now() -> i64 {
 
 /// Dials `url`, carrying `token` as a bearer token. The driver enforces
 /// the connect timeout by dropping this future.
-pub(crate) async fn open(url: String, token: Option<Token>, tls: Tls) -> Result<Ws, DialFailure> {
+pub(crate) async fn open(
+    runtime: Runtime,
+    url: String,
+    token: Option<Token>,
+    tls: Tls,
+) -> Result<Ws, DialFailure> {
     let io = |message: String| DialFailure::Io { message };
     let mut request = url
         .as_str()
@@ -100,25 +106,44 @@ pub(crate) async fn open(url: String, token: Option<Token>, tls: Tls) -> Result<
         .to_owned();
     let secure = uri.scheme_str() == Some("wss");
     let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
-    let tcp = TcpStream::connect((host.as_str(), port))
+    let tcp = runtime
+        .connect(&host, port)
         .await
         .map_err(|e| io(format!("connect {host}:{port}: {e}")))?;
-    let _ = tcp.set_nodelay(true);
+    let stream = if secure {
+        secure_stream(tcp, &host, tls).await?
+    } else {
+        tcp
+    };
     let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
-    match async_tungstenite::smol::client_async_tls_with_connector_and_config(
-        request,
-        tcp,
-        tls,
-        Some(config),
-    )
-    .await
-    {
+    match async_tungstenite::client_async_with_config(request, stream, Some(config)).await {
         Ok((ws, _response)) => Ok(ws),
         Err(WsError::Http(response)) => Err(DialFailure::Http {
             status: response.status().as_u16(),
         }),
         Err(e) => Err(io(e.to_string())),
     }
+}
+
+/// TLS over `tcp` for `host`.
+#[cfg(feature = "tls")]
+async fn secure_stream(tcp: BoxIo, host: &str, tls: Tls) -> Result<BoxIo, DialFailure> {
+    let io = |message: String| DialFailure::Io { message };
+    let connector = tls.ok_or_else(|| io("wss:// without a TLS configuration".into()))?;
+    let name = rustls_pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|e| io(format!("tls: invalid server name {host:?}: {e}")))?;
+    let stream = connector
+        .connect(name, tcp)
+        .await
+        .map_err(|e| io(format!("tls: {e}")))?;
+    Ok(Box::new(stream))
+}
+
+#[cfg(not(feature = "tls"))]
+async fn secure_stream(_tcp: BoxIo, _host: &str, _tls: Tls) -> Result<BoxIo, DialFailure> {
+    Err(DialFailure::Io {
+        message: "wss:// needs the `tls` feature".into(),
+    })
 }
 
 /// A future the driver owns (a dial, a close handshake).
@@ -235,7 +260,13 @@ impl Connection {
 
     /// The core closes the connection: what is queued goes first, then the
     /// close frame, flushed and answered within `grace`.
-    pub(crate) fn close(mut self, code: u16, reason: &str, grace: Duration) -> Owned<CloseOutcome> {
+    pub(crate) fn close(
+        mut self,
+        runtime: Runtime,
+        code: u16,
+        reason: &str,
+        grace: Duration,
+    ) -> Owned<CloseOutcome> {
         let frame = CloseFrame {
             code: CloseCode::from(code),
             reason: reason.to_owned().into(),
@@ -251,13 +282,13 @@ impl Connection {
                     Poll::Pending
                 }
             });
-            if within(grace, flush).await.is_none() || self.write_failed {
+            if runtime.within(grace, flush).await.is_none() || self.write_failed {
                 return CloseOutcome::NotFlushed;
             }
             let left = deadline.map_or(Duration::MAX, |at| {
                 at.saturating_duration_since(std::time::Instant::now())
             });
-            match within(left, drain(&mut self.ws)).await {
+            match runtime.within(left, drain(&mut self.ws)).await {
                 Some(()) => CloseOutcome::Acknowledged,
                 None => CloseOutcome::Flushed,
             }
@@ -266,9 +297,9 @@ impl Connection {
 
     /// The peer ended the connection: echo its close frame (tungstenite
     /// queued the reply; reading on flushes it) within the close grace.
-    pub(crate) fn ended(mut self, grace: Duration) -> Owned<CloseOutcome> {
+    pub(crate) fn ended(mut self, runtime: Runtime, grace: Duration) -> Owned<CloseOutcome> {
         Box::pin(async move {
-            within(grace, drain(&mut self.ws)).await;
+            runtime.within(grace, drain(&mut self.ws)).await;
             CloseOutcome::PeerClosed
         })
     }
@@ -283,17 +314,4 @@ async fn drain(ws: &mut Ws) {
             break;
         }
     }
-}
-
-/// `f`, or `None` when it takes longer than `limit` (a limit too far to
-/// represent never fires).
-pub(crate) async fn within<T>(limit: Duration, f: impl Future<Output = T>) -> Option<T> {
-    smol::future::or(async { Some(f.await) }, async {
-        match std::time::Instant::now().checked_add(limit) {
-            Some(at) => smol::Timer::at(at).await,
-            None => smol::Timer::never().await,
-        };
-        None
-    })
-    .await
 }
