@@ -254,6 +254,23 @@ impl Events {
         .await
     }
 
+    /// Waits for the next event, then takes every event already waiting
+    /// behind it, up to `max` in all (at least one): one wake-up for a
+    /// whole batch. An empty vector means the link has ended.
+    pub async fn next_batch(&mut self, max: usize) -> Vec<Event> {
+        let Some(first) = self.next().await else {
+            return Vec::new();
+        };
+        let mut batch = vec![first];
+        while batch.len() < max {
+            match self.try_next() {
+                Some(event) => batch.push(event),
+                None => break,
+            }
+        }
+        batch
+    }
+
     /// The next event if one is ready.
     pub fn try_next(&mut self) -> Option<Event> {
         let event = self.receiver.try_recv().ok()?;
