@@ -150,12 +150,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! | (none) | | the sans-IO core: [`Link`], [`protocol`], [`config`], [`token`], [`trace`] | serde, serde_json, statig, hmac, sha2, base64, hex, fastrand, thiserror, memchr |
 //! | `shell` | yes | [`shell`]: `RelayLink` on smol, `ws://` | smol, async-tungstenite, futures-util, tracing |
 //! | `tls` | yes | `wss://` through rustls (ring, webpki roots, extra roots in `shell::Options`) | futures-rustls, rustls, webpki-roots, rustls-pki-types |
-//! | `testing` | yes | [`testing`]: the loopback test `Connector` | (those of `shell`) |
-//! | `cli` | yes | the `relay-link` command-line tool (no library API) | clap, tracing-subscriber, async-signal |
+//! | `testing` | yes | [`testing`]: the loopback test `Connector`, to test an embedding against | (those of `shell`) |
 //!
 //! `relay-link = { version = "…", default-features = false }` builds the
-//! core alone: no smol, no sockets, no TLS; add `features = ["shell",
-//! "tls"]` for the shell without the command line's dependencies.
+//! core alone: no smol, no sockets, no TLS. The `relay-link` command-line
+//! tool is a separate crate of the repository's workspace (`cli/`), so a
+//! library user compiles none of its dependencies.
 //!
 //! The wire contract, with every choice this crate made, is
 //! `docs/contract.md` in the repository and the package; every state, input
