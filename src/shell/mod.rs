@@ -110,7 +110,7 @@ pub struct Options {
     /// settlement go on; nothing is dropped.
     pub event_capacity: usize,
     /// The reactor of the link's sockets and timers (default smol's);
-    /// with the `tokio` feature, [`Runtime::Tokio`] runs the link on
+    /// with the `tokio` feature, `Runtime::Tokio` runs the link on
     /// tokio's alone.
     pub runtime: Runtime,
 }
@@ -479,7 +479,7 @@ impl RelayLink {
     /// that owns the core and its connection on smol's global executor,
     /// and dials at once.
     ///
-    /// With [`Runtime::Tokio`] the driver is spawned on the current tokio
+    /// With `Runtime::Tokio` the driver is spawned on the current tokio
     /// runtime instead (an error outside one).
     pub fn spawn(config: Config, options: Options) -> Result<(RelayLink, Events), SpawnError> {
         #[cfg(feature = "tokio")]
