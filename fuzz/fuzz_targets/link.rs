@@ -1,0 +1,10 @@
+//! The sans-IO `Link` driven by arbitrary input sequences with injected
+//! time, its invariants checked after every step (see the harness).
+#![no_main]
+
+#[path = "../../tests/fuzz_harness/link.rs"]
+mod harness;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    harness::run(data);
+});
