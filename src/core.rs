@@ -36,6 +36,9 @@ pub struct Stats {
     pub duplicate_deliveries: u64,
     /// Interrupts dropped because the link was not handshaken.
     pub dropped_interrupts: u64,
+    /// Connections closed with 1009: a line or a single WebSocket message
+    /// larger than the frame limit.
+    pub oversized_frames: u64,
 }
 
 /// The dial or connection the core currently considers alive.
@@ -370,9 +373,18 @@ impl Core {
         }
         self.decoded = decoded;
         if overflow && effect == Effect::Continue {
+            self.stats.oversized_frames += 1;
             effect = Effect::End(1009, "frame too large");
         }
         effect
+    }
+
+    /// One WebSocket message was too large for the shell to read: it is
+    /// handled like an overlong line (close with 1009).
+    pub(crate) fn too_large(&mut self) -> Effect {
+        self.heard();
+        self.stats.oversized_frames += 1;
+        Effect::End(1009, "frame too large")
     }
 
     fn handle_line(&mut self, outcome: LineOutcome) -> Effect {

@@ -43,6 +43,13 @@ pub enum Input {
         /// The connection it arrived on.
         gen: Generation,
     },
+    /// One WebSocket message on connection `gen` was larger than the
+    /// frame limit (the shell could not read it whole): the core closes
+    /// the connection with 1009.
+    TooLarge {
+        /// The connection it arrived on.
+        gen: Generation,
+    },
     /// Connection `gen` ended: a close frame (with its code and reason), or
     /// EOF / an IO error (no code).
     SocketClosed {
@@ -106,6 +113,7 @@ impl Input {
             | Input::DialFailed { gen, .. }
             | Input::Received { gen, .. }
             | Input::Heard { gen }
+            | Input::TooLarge { gen }
             | Input::SocketClosed { gen, .. } => Some(*gen),
             _ => None,
         }

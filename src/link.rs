@@ -65,7 +65,10 @@ impl Link {
             let fresh = match (&input, current) {
                 (_, None) => false,
                 (Input::DialSucceeded { .. } | Input::DialFailed { .. }, Some(live)) => !live.open,
-                (Input::Received { .. } | Input::Heard { .. }, Some(live)) => live.open,
+                (
+                    Input::Received { .. } | Input::Heard { .. } | Input::TooLarge { .. },
+                    Some(live),
+                ) => live.open,
                 (_, Some(_)) => true,
             };
             if !fresh {

@@ -42,9 +42,13 @@ fn dropped(core: &mut Core, code: Option<u16>, reason: &str) -> Outcome<State> {
     Transition(to_state(core.lost(None, close)))
 }
 
-/// Applies what a received message did.
-fn received(core: &mut Core, text: &str) -> Option<State> {
-    match core.receive(text) {
+/// Applies what a received message (or one too large to read) did.
+fn received(core: &mut Core, input: &Input) -> Option<State> {
+    let effect = match input {
+        Input::Received { text, .. } => core.receive(text),
+        _ => core.too_large(),
+    };
+    match effect {
         Effect::Continue => None,
         Effect::End(code, reason) => Some(to_state(core.lost(Some((code, reason)), None))),
         Effect::Dormant => Some(to_state(core.go_dormant())),
@@ -84,11 +88,13 @@ impl Lifecycle {
                 DialFailure::Closed { code, reason } => dropped(core, Some(*code), reason),
                 DialFailure::Http { .. } | DialFailure::Io { .. } => dropped(core, None, ""),
             },
-            Stimulus::Input(Input::Received { text, .. }) => match received(core, text) {
-                Some(next) => Transition(next),
-                None if core.is_handshaken() => Transition(State::handshaken()),
-                None => Handled,
-            },
+            Stimulus::Input(input @ (Input::Received { .. } | Input::TooLarge { .. })) => {
+                match received(core, input) {
+                    Some(next) => Transition(next),
+                    None if core.is_handshaken() => Transition(State::handshaken()),
+                    None => Handled,
+                }
+            }
             Stimulus::Expired(Timer::Connect) => {
                 Transition(to_state(core.lost(Some((1000, "connect timeout")), None)))
             }
@@ -143,8 +149,12 @@ impl Lifecycle {
     #[state(superstate = "online")]
     fn draining(core: &mut Core, stimulus: &Stimulus<'_>) -> Outcome<State> {
         match stimulus {
-            Stimulus::Input(Input::Received { text, .. }) => {
-                if let Effect::End(..) = core.receive(text) {
+            Stimulus::Input(input @ (Input::Received { .. } | Input::TooLarge { .. })) => {
+                let effect = match input {
+                    Input::Received { text, .. } => core.receive(text),
+                    _ => core.too_large(),
+                };
+                if let Effect::End(..) = effect {
                     core.close_for_good();
                     return Transition(State::closed());
                 }
@@ -193,10 +203,12 @@ impl Lifecycle {
     #[superstate(superstate = "link")]
     fn online(core: &mut Core, stimulus: &Stimulus<'_>) -> Outcome<State> {
         match stimulus {
-            Stimulus::Input(Input::Received { text, .. }) => match received(core, text) {
-                Some(next) => Transition(next),
-                None => Handled,
-            },
+            Stimulus::Input(input @ (Input::Received { .. } | Input::TooLarge { .. })) => {
+                match received(core, input) {
+                    Some(next) => Transition(next),
+                    None => Handled,
+                }
+            }
             Stimulus::Input(Input::Heard { .. }) => {
                 core.heard();
                 Handled

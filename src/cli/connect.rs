@@ -219,7 +219,11 @@ pub(crate) fn parse_action(
 }
 
 async fn read_stdin(link: RelayLink, tx: Sender<Msg>) {
-    let mut lines = smol::io::BufReader::new(smol::Unblock::new(std::io::stdin())).lines();
+    let mut lines = smol::io::BufReader::new(smol::Unblock::with_capacity(
+        super::STDIN_BUFFER,
+        std::io::stdin(),
+    ))
+    .lines();
     let mut number = 0usize;
     use futures_util::StreamExt;
     while let Some(line) = lines.next().await {

@@ -78,7 +78,11 @@ pub(crate) fn run(args: ConnectorArgs) -> u8 {
         );
         println!("{HELP}");
         smol::spawn(log_activity(connector.clone())).detach();
-        let mut lines = smol::io::BufReader::new(smol::Unblock::new(std::io::stdin())).lines();
+        let mut lines = smol::io::BufReader::new(smol::Unblock::with_capacity(
+            super::STDIN_BUFFER,
+            std::io::stdin(),
+        ))
+        .lines();
         use futures_util::StreamExt;
         while let Some(Ok(line)) = lines.next().await {
             println!("{}", command(&connector, line.trim()));

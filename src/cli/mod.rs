@@ -17,6 +17,11 @@ pub(crate) const EXIT_USAGE: u8 = 2;
 /// Exit code: the relay is disabled (credential revoked).
 pub(crate) const EXIT_DISABLED: u8 = 3;
 
+/// The buffer stdin is read through. smol's `Unblock` defaults to 8 MiB,
+/// whose pages became resident as input flowed (a long-running `connect`
+/// grew by ~93 bytes per line up to ~14 MB); a line at a time is plenty.
+pub(crate) const STDIN_BUFFER: usize = 16 * 1024;
+
 /// Keeps a gateway's relay link to its connector alive, correct and observable.
 #[derive(Debug, Parser)]
 #[command(name = "relay-link", version, about)]

@@ -22,6 +22,24 @@ const YELLOW: &str = "\x1b[33m";
 const CYAN: &str = "\x1b[36m";
 const GREY: &str = "\x1b[90m";
 
+/// The `--json` line of an inbound message. The event is printed exactly
+/// as it was received (it is JSON text already), so an event that does not
+/// parse into a value (a lone surrogate escape, `1e999`) is still shown
+/// whole, never as `null`.
+pub(crate) fn inbound_line(frame: &InboundFrame) -> String {
+    let buffer_id = serde_json::to_string(&frame.buffer_id).unwrap_or_else(|_| "null".into());
+    format!(
+        "{{\"event\":\"inbound\",\"buffer_id\":{buffer_id},\"message\":{}}}",
+        flat(frame.raw_event.get())
+    )
+}
+
+/// Raw JSON on one line: only whitespace between tokens can hold a line
+/// break (one inside a string is escaped), so it becomes a space.
+fn flat(raw: &str) -> String {
+    raw.replace(['\n', '\r'], " ")
+}
+
 /// Prints link events on stdout, as JSON Lines or a human timeline.
 pub(crate) struct Printer {
     json: bool,
@@ -95,15 +113,13 @@ impl Printer {
     /// An inbound chat message.
     pub(crate) fn inbound(&self, frame: &InboundFrame) {
         if self.json {
-            // The event object as it came, unknown keys included.
-            let message = serde_json::from_str(frame.raw_event.get()).unwrap_or(Value::Null);
-            return self.json(
-                json!({"event": "inbound", "buffer_id": frame.buffer_id, "message": message}),
-            );
+            return self.line(inbound_line(frame));
         }
         let text = match frame.event() {
             Ok(event) => format!("{:?}", event.text.as_deref().unwrap_or("")),
-            Err(_) => String::from("(an event with ill-typed fields)"),
+            // Not typable (ill-typed fields, a lone surrogate, a number
+            // out of range): shown as received.
+            Err(_) => flat(frame.raw_event.get()),
         };
         let buffered = frame
             .buffer_id
@@ -236,5 +252,41 @@ impl Printer {
         if !self.json {
             self.human(" ", self.paint(GREY, &format!("# {text}")));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use relay_link::protocol::{parse_line, IncomingFrame, LineOutcome};
+
+    use super::inbound_line;
+
+    fn inbound(line: &str) -> relay_link::protocol::InboundFrame {
+        match parse_line(line) {
+            LineOutcome::Frame(IncomingFrame::Inbound(frame)) => frame,
+            other => panic!("not an inbound frame: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_event_no_value_can_hold_is_printed_exactly_as_received() {
+        let frame = inbound(
+            r#"{"type":"inbound","bufferId":"e1","event":{"text":"cut emoji \ud83d","n":1e999}}"#,
+        );
+        assert!(frame.event().is_err(), "the event cannot be typed");
+        assert_eq!(
+            inbound_line(&frame),
+            r#"{"event":"inbound","buffer_id":"e1","message":{"text":"cut emoji \ud83d","n":1e999}}"#
+        );
+    }
+
+    #[test]
+    fn a_multi_line_event_prints_on_one_line() {
+        let frame = inbound("{\"type\":\"inbound\",\"event\":{\r\n\"text\": \"hi\"\n}}");
+        let line = inbound_line(&frame);
+        assert!(!line.contains('\n') && !line.contains('\r'), "{line}");
+        let value: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+        assert_eq!(value["message"]["text"], "hi");
+        assert_eq!(value["buffer_id"], serde_json::Value::Null);
     }
 }

@@ -206,8 +206,12 @@ impl InboundFrame {
     /// every call: keep the result rather than calling it again).
     ///
     /// Fails when `event` is not an object or a known key has a value of
-    /// the wrong type (a numeric `text`, say): the parser delivers such a
-    /// frame, since the link itself never reads the event.
+    /// the wrong type (a numeric `text`, say), and on JSON that is valid
+    /// text but no Rust value: a lone surrogate escape (`"\ud83d"`, an
+    /// emoji cut in half) or a number out of range (`1e999`). The parser
+    /// delivers such a frame all the same, since the link itself never
+    /// reads the event: [`raw_event`](Self::raw_event) always holds the
+    /// event exactly as received.
     pub fn event(&self) -> Result<InboundEvent, serde_json::Error> {
         serde_json::from_str(self.raw_event.get())
     }

@@ -1,19 +1,26 @@
 //! The driver: the one task that owns a [`Link`] and runs its commands.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
+use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{BufWriter, Write};
+use std::pin::{pin, Pin};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::Message;
+use futures_util::Stream;
 use serde_json::{Map, Value};
-use smol::channel::{Receiver, Sender};
+use smol::channel::{Receiver, Sender, TrySendError, WeakSender};
 use smol::Task;
 
-use super::socket::{self, Conn, SocketEvent, Tls, Ws};
-use super::{Acceptance, Event, Options, Shared, SpawnError};
+use super::publish::StateTracker;
+use super::socket::{self, CloseOutcome, Conn, SocketEvent, Tls, Ws};
+use super::tasks::TaskCount;
+use super::{Acceptance, Disconnected, Event, Options, Shared, SpawnError};
 use crate::command::{Command, LinkState, PlatformState};
 use crate::config::Config;
 use crate::input::{DialFailure, Input};
@@ -21,11 +28,17 @@ use crate::trace::{Recorder, Step};
 use crate::{Generation, Link, RequestId};
 
 /// How long a close frame may take when the core closes a connection on
-/// its own (timeouts, protocol errors, dormancy).
-const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// its own (timeouts, protocol errors, dormancy), and how long a peer's
+/// close frame may take to echo.
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-/// How many socket events may wait for the driver before readers pause.
+/// How many socket events may wait for the driver before connections stop
+/// reading.
 const SOCKET_QUEUE: usize = 256;
+
+/// The disconnect budget when every handle and the event stream are
+/// dropped.
+pub(crate) const DROP_BUDGET: Duration = Duration::from_secs(5);
 
 /// What the application asks of the driver.
 #[derive(Debug)]
@@ -49,14 +62,15 @@ pub(crate) enum Request {
     Accepted(String),
     Disconnect {
         budget: Duration,
-        reply: Sender<()>,
+        reply: Sender<Disconnected>,
     },
     Subscribe(Sender<(LinkState, PlatformState)>),
+    /// The application made room in the event channel.
+    Room,
 }
 
-/// Everything that wakes the driver.
+/// Everything connections tell the driver.
 pub(crate) enum ToDriver {
-    App(Request),
     Dialed {
         gen: Generation,
         result: Result<Box<Ws>, DialFailure>,
@@ -65,6 +79,15 @@ pub(crate) enum ToDriver {
         gen: Generation,
         event: SocketEvent,
     },
+}
+
+/// What woke the driver.
+enum Woke {
+    Timer,
+    App(Request),
+    /// Every handle, acceptance and the event stream are gone.
+    AppGone,
+    Connection(ToDriver),
 }
 
 /// A random number from the OS (through std's randomly keyed hasher).
@@ -78,6 +101,12 @@ type Spawned = (Sender<Request>, Receiver<Event>, Arc<Shared>);
 
 /// Validates the options and starts the driver task.
 pub(crate) fn spawn(config: Config, options: Options) -> Result<Spawned, SpawnError> {
+    if options.event_capacity == 0 {
+        return Err(SpawnError::Option {
+            field: "event_capacity",
+            problem: "must be at least 1",
+        });
+    }
     let tls = tls_for(&config, &options)?;
     let seed = options.seed.unwrap_or_else(os_random);
     let start = Instant::now();
@@ -95,17 +124,24 @@ pub(crate) fn spawn(config: Config, options: Options) -> Result<Spawned, SpawnEr
     // backpressure), not in memory. Only the connection tasks send here,
     // never the driver, so it cannot deadlock.
     let (to_driver, inbox) = smol::channel::bounded(SOCKET_QUEUE);
+    // Dial outcomes never wait behind socket events: a link whose
+    // application is slow to read still connects.
+    let (dialed, dial_inbox) = smol::channel::unbounded();
     let (requests, app_inbox) = smol::channel::unbounded();
-    let (events, event_stream) = smol::channel::unbounded();
+    let (events, event_stream) = smol::channel::bounded(options.event_capacity);
     let shared = Arc::new(Shared {
         id_prefix: os_random(),
+        event_capacity: options.event_capacity,
         ..Shared::default()
     });
+    let count = TaskCount::new(&shared.tasks);
     let driver = Driver {
         link: Link::new(config, seed, start),
         to_driver,
+        dialed,
         events,
-        requests: requests.clone(),
+        backlog: VecDeque::new(),
+        requests: requests.downgrade(),
         shared: shared.clone(),
         tls,
         recorder,
@@ -116,11 +152,17 @@ pub(crate) fn spawn(config: Config, options: Options) -> Result<Spawned, SpawnEr
         idle_waiters: Vec::new(),
         disconnect_waiters: Vec::new(),
         subscribers: Vec::new(),
-        published: None,
+        tracker: StateTracker::default(),
         closing: Vec::new(),
+        disconnect_close: None,
+        disconnecting: false,
         disconnect_deadline: None,
     };
-    smol::spawn(driver.run(inbox, app_inbox)).detach();
+    smol::spawn(async move {
+        let _count = count;
+        driver.run(inbox, dial_inbox, app_inbox).await;
+    })
+    .detach();
     Ok((requests, event_stream, shared))
 }
 
@@ -145,8 +187,13 @@ fn tls_for(config: &Config, _options: &Options) -> Result<Tls, SpawnError> {
 struct Driver {
     link: Link,
     to_driver: Sender<ToDriver>,
+    dialed: Sender<ToDriver>,
     events: Sender<Event>,
-    requests: Sender<Request>,
+    /// Events the full channel could not take yet, in order. While any
+    /// wait here the driver takes no socket events (TCP backpressure).
+    backlog: VecDeque<Event>,
+    /// For acceptances; weak so the driver never keeps its own inbox open.
+    requests: WeakSender<Request>,
     shared: Arc<Shared>,
     tls: Tls,
     recorder: Option<(Recorder, BufWriter<File>)>,
@@ -156,17 +203,30 @@ struct Driver {
     conn: Option<Conn>,
     replies: HashMap<RequestId, Sender<Value>>,
     idle_waiters: Vec<Sender<bool>>,
-    disconnect_waiters: Vec<Sender<()>>,
+    disconnect_waiters: Vec<Sender<Disconnected>>,
     subscribers: Vec<Sender<(LinkState, PlatformState)>>,
-    published: Option<(LinkState, PlatformState)>,
-    /// Writers finishing a close frame.
-    closing: Vec<Task<()>>,
-    /// When the caller's disconnect budget runs out.
+    tracker: StateTracker,
+    /// Connections finishing a close handshake; reaped as they finish.
+    closing: Vec<Task<CloseOutcome>>,
+    /// The close a disconnect started.
+    disconnect_close: Option<Task<CloseOutcome>>,
+    disconnecting: bool,
+    /// When the caller's disconnect budget runs out (`None`: never).
     disconnect_deadline: Option<Instant>,
 }
 
 impl Driver {
-    async fn run(mut self, inbox: Receiver<ToDriver>, app: Receiver<Request>) {
+    async fn run(
+        mut self,
+        inbox: Receiver<ToDriver>,
+        dials: Receiver<ToDriver>,
+        app: Receiver<Request>,
+    ) {
+        let mut inbox = pin!(inbox);
+        let mut dials = pin!(dials);
+        let mut app = pin!(app);
+        let mut app_open = true;
+        let mut app_first = false;
         self.feed(Step::Input(Input::Start));
         // One timer for the driver's life, re-armed only when the core's
         // next deadline changes. A fresh `Timer::at` per idle wait registered
@@ -177,6 +237,7 @@ impl Driver {
         let mut armed = None;
         loop {
             self.execute();
+            self.reap();
             if self.link.state().is_terminal() && self.link.state() != LinkState::Revoked {
                 break;
             }
@@ -193,26 +254,45 @@ impl Driver {
                 }
                 armed = deadline;
             }
-            let woke = smol::future::or(
-                async {
-                    // Fair between the sockets and the application.
-                    smol::future::race(async { inbox.recv().await.ok() }, async {
-                        app.recv().await.ok().map(ToDriver::App)
-                    })
-                    .await
-                },
-                async {
-                    (&mut timer).await;
-                    None
-                },
-            )
+            // Fair between the sockets and the application; socket events
+            // wait while the application's events do not fit.
+            app_first = !app_first;
+            let take_sockets = self.backlog.is_empty();
+            let woke = std::future::poll_fn(|cx| {
+                if Pin::new(&mut timer).poll(cx).is_ready() {
+                    return Poll::Ready(Woke::Timer);
+                }
+                if let Poll::Ready(Some(message)) = dials.as_mut().poll_next(cx) {
+                    return Poll::Ready(Woke::Connection(message));
+                }
+                for turn in [app_first, !app_first] {
+                    if turn && app_open {
+                        match app.as_mut().poll_next(cx) {
+                            Poll::Ready(Some(request)) => return Poll::Ready(Woke::App(request)),
+                            Poll::Ready(None) => return Poll::Ready(Woke::AppGone),
+                            Poll::Pending => {}
+                        }
+                    } else if !turn && take_sockets {
+                        if let Poll::Ready(Some(message)) = inbox.as_mut().poll_next(cx) {
+                            return Poll::Ready(Woke::Connection(message));
+                        }
+                    }
+                }
+                Poll::Pending
+            })
             .await;
             match woke {
-                None => {
+                Woke::Timer => {
                     armed = None; // fired: it must be set again
                     self.feed(Step::Timeout);
                 }
-                Some(message) => self.handle(message),
+                Woke::App(request) => self.request(request),
+                Woke::AppGone => {
+                    app_open = false;
+                    tracing::info!("every handle and the event stream were dropped: disconnecting");
+                    self.start_disconnect(DROP_BUDGET);
+                }
+                Woke::Connection(message) => self.handle(message),
             }
         }
         // The link has ended. Close the application's channel so later
@@ -248,7 +328,6 @@ impl Driver {
 
     fn handle(&mut self, message: ToDriver) {
         match message {
-            ToDriver::App(request) => self.request(request),
             ToDriver::Dialed { gen, result } => {
                 if self.dial.as_ref().map(|(g, _)| *g) != Some(gen) {
                     return; // a cancelled dial: its socket is simply dropped
@@ -256,7 +335,8 @@ impl Driver {
                 self.dial = None;
                 match result {
                     Ok(ws) => {
-                        self.conn = Some(Conn::start(gen, *ws, self.to_driver.clone()));
+                        let count = TaskCount::new(&self.shared.tasks);
+                        self.conn = Some(Conn::start(gen, *ws, self.to_driver.clone(), count));
                         self.feed(Step::Input(Input::DialSucceeded { gen }));
                     }
                     Err(failure) => self.feed(Step::Input(Input::DialFailed { gen, failure })),
@@ -269,8 +349,12 @@ impl Driver {
                 let input = match event {
                     SocketEvent::Text(text) => Input::Received { gen, text },
                     SocketEvent::Heard => Input::Heard { gen },
+                    SocketEvent::TooLarge => Input::TooLarge { gen },
                     SocketEvent::Closed { code, reason } => {
-                        self.conn = None;
+                        if let Some(conn) = self.conn.take() {
+                            // It is echoing the peer's close: reap it later.
+                            self.closing.push(conn.ended());
+                        }
                         Input::SocketClosed { gen, code, reason }
                     }
                 };
@@ -313,29 +397,49 @@ impl Driver {
             Request::Release => Input::ReleaseRedial,
             Request::Accepted(buffer_id) => Input::Accepted { buffer_id },
             Request::Disconnect { budget, reply } => {
+                if self.link.state().is_terminal() && !self.disconnecting {
+                    let _ = reply.try_send(Disconnected::AlreadyEnded);
+                    return;
+                }
                 self.disconnect_waiters.push(reply);
-                let deadline = Instant::now() + budget;
-                self.disconnect_deadline = Some(
-                    self.disconnect_deadline
-                        .map_or(deadline, |d| d.min(deadline)),
-                );
-                let budget_ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX);
-                Input::Disconnect { budget_ms }
+                self.start_disconnect(budget);
+                return;
             }
             Request::Subscribe(sender) => {
                 self.subscribers.push(sender);
+                return;
+            }
+            Request::Room => {
+                self.flush_backlog();
                 return;
             }
         };
         self.feed(Step::Input(input));
     }
 
-    /// Runs every queued command, then publishes the state once.
+    /// Feeds a disconnect with `budget` (a budget too long to represent
+    /// has no deadline).
+    fn start_disconnect(&mut self, budget: Duration) {
+        self.disconnecting = true;
+        if let Some(deadline) = Instant::now().checked_add(budget) {
+            self.disconnect_deadline = Some(
+                self.disconnect_deadline
+                    .map_or(deadline, |d| d.min(deadline)),
+            );
+        }
+        let budget_ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX);
+        self.feed(Step::Input(Input::Disconnect { budget_ms }));
+    }
+
+    /// Runs every queued command; publishes each state change in order.
     fn execute(&mut self) {
         let mut acknowledge_fatal = false;
         while let Some(command) = self.link.poll_command() {
             if let Some(log) = &self.command_log {
                 let _ = log.try_send(command.clone());
+            }
+            if let Some(pair) = self.tracker.observe(&command) {
+                self.publish(pair);
             }
             match command {
                 Command::Dial { gen, auth } => {
@@ -351,7 +455,8 @@ impl Driver {
                         url,
                         token,
                         self.tls.clone(),
-                        self.to_driver.clone(),
+                        self.dialed.clone(),
+                        TaskCount::new(&self.shared.tasks),
                     ));
                     self.dial = Some((gen, task));
                 }
@@ -370,20 +475,7 @@ impl Driver {
                         conn.send(Message::Ping(Vec::new().into()));
                     }
                 }
-                Command::Close { gen, code, reason } => {
-                    tracing::info!(gen = gen.0, code, reason = %reason, "closing connection");
-                    if let Some(conn) = self.conn.take_if(|c| c.gen == gen) {
-                        // A disconnect's close gets what is left of its budget.
-                        let grace = self.disconnect_deadline.map_or(CLOSE_GRACE, |deadline| {
-                            deadline
-                                .saturating_duration_since(Instant::now())
-                                .min(CLOSE_GRACE)
-                        });
-                        if let Some(writer) = conn.close(code, &reason, grace) {
-                            self.closing.push(writer);
-                        }
-                    }
-                }
+                Command::Close { gen, code, reason } => self.close(gen, code, &reason),
                 Command::Descriptor { descriptor, .. } => self.emit(Event::Descriptor(descriptor)),
                 Command::Inbound(frame) => {
                     let acceptance = self.acceptance(frame.buffer_id.as_deref());
@@ -417,7 +509,9 @@ impl Driver {
                 Command::StateChanged(_) | Command::PlatformState(_) => {}
             }
         }
-        self.publish();
+        if let Some(pair) = self.tracker.flush() {
+            self.publish(pair);
+        }
         if acknowledge_fatal {
             // The application has been told: the link becomes Disabled.
             self.feed(Step::Input(Input::FatalAcknowledged));
@@ -425,27 +519,78 @@ impl Driver {
         }
     }
 
+    fn close(&mut self, gen: Generation, code: u16, reason: &str) {
+        tracing::info!(gen = gen.0, code, reason = %reason, "closing connection");
+        let Some(conn) = self.conn.take_if(|c| c.gen == gen) else {
+            return;
+        };
+        // A disconnect's close gets what is left of its budget.
+        let grace = self.disconnect_deadline.map_or(CLOSE_GRACE, |deadline| {
+            deadline
+                .saturating_duration_since(Instant::now())
+                .min(CLOSE_GRACE)
+        });
+        let task = conn.close(code, reason, grace);
+        if self.disconnecting {
+            self.disconnect_close = Some(task);
+        } else {
+            self.closing.push(task);
+        }
+    }
+
+    /// Drops the close handshakes that have finished.
+    fn reap(&mut self) {
+        self.closing.retain(|task| !task.is_finished());
+        let live = self.closing.len() + usize::from(self.disconnect_close.is_some());
+        self.shared.closing.store(live, Ordering::Relaxed);
+    }
+
     fn acceptance(&self, buffer_id: Option<&str>) -> Option<Acceptance> {
-        buffer_id.map(|id| Acceptance {
+        let id = buffer_id?;
+        Some(Acceptance {
             buffer_id: id.to_owned(),
-            requests: self.requests.clone(),
+            requests: self.requests.upgrade()?,
         })
     }
 
-    fn emit(&self, event: Event) {
-        let _ = self.events.try_send(event);
+    /// Queues an event for the application, in order, never dropping one
+    /// while the event stream is alive.
+    fn emit(&mut self, event: Event) {
+        self.backlog.push_back(event);
+        self.flush_backlog();
     }
 
-    /// Publishes the (state, platform) pair once per change.
-    fn publish(&mut self) {
-        let Some(platform) = self.link.platform_state() else {
-            return;
-        };
-        let pair = (self.link.state(), platform);
-        if self.published == Some(pair) {
-            return;
+    /// Moves what fits from the backlog into the bounded event channel.
+    fn flush_backlog(&mut self) {
+        while let Some(event) = self.backlog.pop_front() {
+            // Counted before it is visible, so the reader never counts below 0.
+            self.shared.queued.fetch_add(1, Ordering::AcqRel);
+            match self.events.try_send(event) {
+                Ok(()) => {}
+                Err(TrySendError::Full(event)) => {
+                    self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+                    self.backlog.push_front(event);
+                    // Ask for a `Room` request on the next read, then look
+                    // once more: the application may have read in between.
+                    if !self.shared.backlogged.swap(true, Ordering::AcqRel) {
+                        continue;
+                    }
+                    break;
+                }
+                Err(TrySendError::Closed(_)) => {
+                    // Nobody reads events any more: nothing can be accepted.
+                    self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+                    self.backlog.clear();
+                }
+            }
         }
-        self.published = Some(pair);
+        self.shared
+            .staged
+            .store(self.backlog.len(), Ordering::Relaxed);
+    }
+
+    /// Publishes one (state, platform) change.
+    fn publish(&mut self, pair: (LinkState, PlatformState)) {
         self.shared.publish(pair.0, pair.1);
         tracing::info!(state = %pair.0, platform = %pair.1, gen = self.link.generation().0, "state");
         self.subscribers.retain(|s| s.try_send(pair).is_ok());
@@ -455,21 +600,40 @@ impl Driver {
         });
     }
 
-    /// The link ended: let close frames finish, then wake disconnecters.
+    /// The link ended: settle what is left, let the disconnect's close
+    /// finish and report it, then hand over the last events.
     async fn finish(mut self) {
         self.dial = None;
         self.conn = None;
         for (_, reply) in self.replies.drain() {
             let _ = reply.try_send(crate::Settlement::Closed { ambiguous: false }.to_json());
         }
-        // The link is closed and everything is settled: the disconnect has
-        // done its part. The close frame finishes within what is left of
-        // the budget.
+        let outcome = match self.disconnect_close.take() {
+            Some(task) => match task.await {
+                CloseOutcome::Acknowledged => Disconnected::Acknowledged,
+                CloseOutcome::Flushed => Disconnected::Flushed,
+                CloseOutcome::NotFlushed => Disconnected::NotFlushed,
+                CloseOutcome::PeerClosed | CloseOutcome::Dropped => Disconnected::NoConnection,
+            },
+            None => Disconnected::NoConnection,
+        };
         for waiter in self.disconnect_waiters.drain(..) {
-            let _ = waiter.try_send(());
+            let _ = waiter.try_send(outcome);
         }
-        for writer in self.closing.drain(..) {
-            writer.await;
+        for task in self.closing.drain(..) {
+            task.await;
         }
+        self.shared.closing.store(0, Ordering::Relaxed);
+        // The last events (the final states, a fatal report) wait for room;
+        // the stream ends after them.
+        while let Some(event) = self.backlog.pop_front() {
+            self.shared.queued.fetch_add(1, Ordering::AcqRel);
+            if self.events.send(event).await.is_err() {
+                self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+                break;
+            }
+        }
+        self.backlog.clear();
+        self.shared.staged.store(0, Ordering::Relaxed);
     }
 }

@@ -4,24 +4,40 @@
 //! it). That task executes the core's commands (dial with a token minted
 //! at dial time, write frames, close, sleep until the single next deadline
 //! of [`Link::poll_timeout`](crate::Link::poll_timeout)) and feeds what
-//! happens back in as inputs. Reading and writing each connection run in
-//! their own small tasks so a stalled connector can never block the link.
-//! The one-dialer rule, backoff and generations live in the core only: the
-//! shell has no retry logic of its own.
+//! happens back in as inputs. Each connection runs in one small task that
+//! reads, writes and closes it, so a stalled connector can never block the
+//! link. The one-dialer rule, backoff and generations live in the core
+//! only: the shell has no retry logic of its own.
 //!
 //! The application holds a cloneable [`RelayLink`] handle (requests) and
 //! one [`Events`] stream (deliveries, state changes, the fatal report).
+//!
+//! * **Backpressure.** The event stream is bounded
+//!   ([`Options::event_capacity`]). When it is full the link stops reading
+//!   its socket, so the connector's frames wait in TCP, not in memory;
+//!   timers, keepalive pings, writes and request settlement go on, and
+//!   nothing is dropped.
+//! * **Closing.** Every close the peer starts is echoed; every close the
+//!   core starts is flushed and awaited within a grace (2 s, or what is
+//!   left of a disconnect's budget). [`RelayLink::disconnect`] returns once
+//!   its close frame is flushed and says how it ended ([`Disconnected`]).
+//! * **Dropping.** When every handle, unaccepted [`Acceptance`] and the
+//!   [`Events`] stream are gone, the link disconnects on its own and never
+//!   dials again.
+//!
 //! Everything runs on smol's global executor, so any program can embed it:
 //! from plain threads with `smol::block_on`, or from tokio by awaiting the
 //! handle's futures (they are runtime-agnostic).
 
 mod driver;
+mod publish;
 mod socket;
+mod tasks;
 #[cfg(feature = "tls")]
 mod tls;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,8 +51,11 @@ use crate::RequestId;
 
 pub(crate) use driver::Request;
 
+/// The default bound of the event channel ([`Options::event_capacity`]).
+pub const DEFAULT_EVENT_CAPACITY: usize = 256;
+
 /// Options of the shell (the core's options live in [`Config`]).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// The backoff jitter seed; `None` draws one from the OS.
     pub seed: Option<u64>,
@@ -54,6 +73,25 @@ pub struct Options {
     /// reproduces exactly what the shell ran. A full or closed channel
     /// drops the copy; it never blocks or affects the link.
     pub command_log: Option<Sender<crate::Command>>,
+    /// How many events may wait for the application
+    /// (default [`DEFAULT_EVENT_CAPACITY`], at least 1). When they are all
+    /// unread the link stops reading its socket (the connector's frames
+    /// wait in TCP) while timers, keepalive pings, writes and request
+    /// settlement go on; nothing is dropped.
+    pub event_capacity: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            seed: None,
+            record: None,
+            #[cfg(feature = "tls")]
+            extra_roots: Vec::new(),
+            command_log: None,
+            event_capacity: DEFAULT_EVENT_CAPACITY,
+        }
+    }
 }
 
 /// Why a link could not be started.
@@ -68,6 +106,63 @@ pub enum SpawnError {
     /// The trace file could not be created.
     #[error("record: {0}")]
     Record(#[from] std::io::Error),
+    /// An option is out of range.
+    #[error("{field}: {problem}")]
+    Option {
+        /// The option's field name in [`Options`].
+        field: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+}
+
+/// How [`RelayLink::disconnect`] ended. In every case the link is closed
+/// (or had ended) and every request is settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Disconnected {
+    /// The close frame (1000) was flushed and the connector answered it.
+    Acknowledged,
+    /// The close frame was flushed; the connector did not answer it within
+    /// the budget.
+    Flushed,
+    /// The budget ran out (or the socket failed) before the close frame
+    /// was flushed.
+    NotFlushed,
+    /// No connection was open: nothing needed a close frame.
+    NoConnection,
+    /// The link had already ended (closed or disabled).
+    AlreadyEnded,
+    /// The budget ran out before the link finished closing.
+    BudgetExhausted,
+}
+
+impl Disconnected {
+    /// Whether the connector has the close frame on its socket (flushed
+    /// or answered).
+    pub fn close_sent(self) -> bool {
+        matches!(self, Disconnected::Acknowledged | Disconnected::Flushed)
+    }
+}
+
+/// A snapshot of the shell's own counters ([`RelayLink::stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ShellStats {
+    /// Tasks of this link alive now: the driver, a dial in progress, the
+    /// open connection and connections finishing their close handshake.
+    pub live_tasks: usize,
+    /// Connections finishing a close handshake (each within its grace).
+    pub closing_connections: usize,
+    /// Events waiting in the channel for the application; never more than
+    /// [`event_capacity`](ShellStats::event_capacity).
+    pub queued_events: usize,
+    /// Events decoded from the last socket message that did not fit in
+    /// the channel (held by the driver, which reads no more until they
+    /// fit).
+    pub staged_events: usize,
+    /// The channel's bound ([`Options::event_capacity`]).
+    pub event_capacity: usize,
 }
 
 /// Something the link tells the application, in order.
@@ -125,21 +220,43 @@ impl Acceptance {
 }
 
 /// The stream of [`Event`]s of one link. It ends when the link is Closed
-/// or Disabled.
+/// or Disabled (after the last state change is delivered).
+///
+/// The stream is bounded ([`Options::event_capacity`]): while it is full
+/// the link reads nothing more from its socket. Dropping it (with every
+/// [`RelayLink`] handle) disconnects the link.
 #[derive(Debug)]
 pub struct Events {
     receiver: std::pin::Pin<Box<Receiver<Event>>>,
+    shared: Arc<Shared>,
+    /// Keeps the driver's inbox open while the stream lives, and asks it
+    /// for more events once there is room again.
+    requests: Sender<Request>,
 }
 
 impl Events {
     /// The next event; `None` once the link has ended.
     pub async fn next(&mut self) -> Option<Event> {
-        self.receiver.recv().await.ok()
+        std::future::poll_fn(|cx| {
+            futures_util::Stream::poll_next(std::pin::Pin::new(&mut *self), cx)
+        })
+        .await
     }
 
     /// The next event if one is ready.
     pub fn try_next(&mut self) -> Option<Event> {
-        self.receiver.try_recv().ok()
+        let event = self.receiver.try_recv().ok()?;
+        self.taken();
+        Some(event)
+    }
+
+    /// One event left the channel: count it, and wake a driver waiting
+    /// for room.
+    fn taken(&self) {
+        self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+        if self.shared.backlogged.swap(false, Ordering::AcqRel) {
+            let _ = self.requests.try_send(Request::Room);
+        }
     }
 }
 
@@ -150,7 +267,11 @@ impl futures_util::Stream for Events {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Event>> {
-        self.receiver.as_mut().poll_next(cx)
+        let polled = self.receiver.as_mut().poll_next(cx);
+        if let std::task::Poll::Ready(Some(_)) = &polled {
+            self.taken();
+        }
+        polled
     }
 }
 
@@ -192,7 +313,8 @@ impl StateChanges {
     }
 }
 
-/// The last state the driver published, readable from any handle.
+/// What the driver shares with the handles: the last state it published
+/// and its counters.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     state: AtomicU8,
@@ -200,6 +322,18 @@ pub(crate) struct Shared {
     /// Random prefix of this link's request ids.
     pub(crate) id_prefix: u64,
     next_id: AtomicU64,
+    /// Live tasks of this link.
+    pub(crate) tasks: Arc<AtomicUsize>,
+    /// Connections finishing a close handshake.
+    pub(crate) closing: AtomicUsize,
+    /// Events in the channel.
+    pub(crate) queued: AtomicUsize,
+    /// Events waiting in the driver for room in the channel.
+    pub(crate) staged: AtomicUsize,
+    /// The driver waits for room in the channel.
+    pub(crate) backlogged: AtomicBool,
+    /// The channel's bound.
+    pub(crate) event_capacity: usize,
 }
 
 const STATES: [LinkState; 9] = [
@@ -249,6 +383,12 @@ impl Shared {
 }
 
 /// A cloneable, `Send` handle to a running relay link.
+///
+/// The link runs until it is closed ([`disconnect`](RelayLink::disconnect))
+/// or disabled (the credential was revoked). When every handle, every
+/// unaccepted [`Acceptance`] and the [`Events`] stream are dropped, the
+/// link disconnects on its own (close 1000 within a 5 s budget) and never
+/// dials again.
 #[derive(Debug, Clone)]
 pub struct RelayLink {
     requests: Sender<Request>,
@@ -261,9 +401,14 @@ impl RelayLink {
     pub fn spawn(config: Config, options: Options) -> Result<(RelayLink, Events), SpawnError> {
         let (requests, events, shared) = driver::spawn(config, options)?;
         Ok((
-            RelayLink { requests, shared },
+            RelayLink {
+                requests: requests.clone(),
+                shared: shared.clone(),
+            },
             Events {
                 receiver: Box::pin(events),
+                shared,
+                requests,
             },
         ))
     }
@@ -338,20 +483,39 @@ impl RelayLink {
 
     /// Disconnects deliberately: stops dialing, lets in-flight requests
     /// finish (within the drain grace), closes with 1000 and settles the
-    /// rest as closed. Returns within `budget` even if the connector never
-    /// answers.
-    pub async fn disconnect(&self, budget: Duration) {
+    /// rest as closed. Returns once the close frame is flushed (and
+    /// answered, or its time ran out), and within `budget` even if the
+    /// connector never answers; the result says which happened. A budget
+    /// too long to represent (`Duration::MAX`) means no limit beyond the
+    /// link's own close grace.
+    pub async fn disconnect(&self, budget: Duration) -> Disconnected {
         let (reply, done) = smol::channel::bounded(1);
-        let sent = self.requests.send(Request::Disconnect { budget, reply });
-        let wait = async {
-            if sent.await.is_ok() {
-                let _ = done.recv().await;
-            }
-        };
-        let deadline = async {
-            smol::Timer::after(budget).await;
-        };
-        smol::future::or(wait, deadline).await;
+        if self
+            .requests
+            .send(Request::Disconnect { budget, reply })
+            .await
+            .is_err()
+        {
+            return Disconnected::AlreadyEnded;
+        }
+        match socket::within(budget, done.recv()).await {
+            Some(Ok(outcome)) => outcome,
+            Some(Err(_)) => Disconnected::AlreadyEnded,
+            None => Disconnected::BudgetExhausted,
+        }
+    }
+
+    /// A snapshot of the shell's counters (tasks, queued events); the
+    /// core's counters are in the trace and [`crate::Link::stats`].
+    pub fn stats(&self) -> ShellStats {
+        let shared = &self.shared;
+        ShellStats {
+            live_tasks: shared.tasks.load(Ordering::Relaxed),
+            closing_connections: shared.closing.load(Ordering::Relaxed),
+            queued_events: shared.queued.load(Ordering::Acquire),
+            staged_events: shared.staged.load(Ordering::Relaxed),
+            event_capacity: shared.event_capacity,
+        }
     }
 
     /// The link's current state.

@@ -57,6 +57,7 @@ pub fn render_input(input: &Input) -> String {
         },
         Input::Received { gen, text } => format!("received{{gen:{gen}, {}}}", quoted(text)),
         Input::Heard { gen } => format!("heard{{gen:{gen}}}"),
+        Input::TooLarge { gen } => format!("too_large{{gen:{gen}}}"),
         Input::SocketClosed { gen, code, reason } => match code {
             Some(code) => format!("socket_closed{{gen:{gen}, {code}, {}}}", quoted(reason)),
             None => format!("socket_closed{{gen:{gen}, no close frame}}"),

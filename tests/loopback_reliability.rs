@@ -1,0 +1,254 @@
+//! Regression tests of the shell's reliability defects: close echoes,
+//! unbounded budgets, close handshakes that pile up, backpressure towards
+//! an application that stops reading, dropped handles, disconnects that
+//! return too early and single messages over the frame limit.
+
+mod loopback;
+
+use std::time::Duration;
+
+use loopback::*;
+use relay_link::shell::{Disconnected, Event, Options};
+use relay_link::testing::Seen;
+use relay_link::{Command, LinkState};
+use serde_json::json;
+
+/// The close frames the gateway sent in answer to the connector's.
+fn echoes(seen: &Seen) -> Vec<Option<u16>> {
+    seen.closes
+        .iter()
+        .filter(|c| c.in_reply)
+        .map(|c| c.code)
+        .collect()
+}
+
+#[test]
+fn a_connector_close_4401_after_a_handshake_is_echoed() {
+    run(async {
+        let mut online = online(|c| c).await;
+        online.connector.close_with(GW, 4401, "unauthorized");
+        wait_seen(&online.connector, "the 4401 echoed", |seen| {
+            echoes(seen).contains(&Some(4401))
+        })
+        .await;
+        online.watch.until_state(LinkState::Handshaken).await;
+    });
+}
+
+#[test]
+fn a_connector_close_1001_is_echoed() {
+    run(async {
+        let online = online(|c| c).await;
+        online.connector.close_with(GW, 1001, "going away");
+        wait_seen(&online.connector, "the 1001 echoed", |seen| {
+            echoes(seen).contains(&Some(1001))
+        })
+        .await;
+    });
+}
+
+#[test]
+fn a_disconnect_with_an_unbounded_budget_closes_with_1000() {
+    run(async {
+        let mut online = online(|c| c).await;
+        let outcome = deadline(
+            WAIT,
+            "the disconnect",
+            online.link.disconnect(Duration::MAX),
+        )
+        .await;
+        assert!(outcome.close_sent(), "{outcome:?}");
+        let seen = online.connector.seen();
+        assert!(
+            seen.closes.iter().any(|c| c.code == Some(1000)),
+            "{:?}",
+            summary(&seen)
+        );
+        online.watch.until_state(LinkState::Closed).await;
+    });
+}
+
+#[test]
+fn a_disconnect_returns_only_once_the_connector_has_the_close_frame() {
+    run(async {
+        let online = online(|c| c).await;
+        let outcome = online.link.disconnect(Duration::from_secs(2)).await;
+        assert_eq!(outcome, Disconnected::Acknowledged);
+        // No waiting: the connector answered the close, so it has seen it.
+        let seen = online.connector.seen();
+        assert!(
+            seen.closes
+                .iter()
+                .any(|c| c.code == Some(1000) && !c.in_reply),
+            "{:?}",
+            summary(&seen)
+        );
+    });
+}
+
+#[test]
+fn a_disconnect_of_an_ended_link_says_so() {
+    run(async {
+        let mut online = online(|c| c).await;
+        online.link.disconnect(Duration::from_secs(2)).await;
+        online.watch.until_end().await;
+        assert_eq!(
+            online.link.disconnect(Duration::from_secs(1)).await,
+            Disconnected::AlreadyEnded
+        );
+    });
+}
+
+#[test]
+fn close_handshakes_never_pile_up_over_200_handshake_timeouts() {
+    run(async {
+        let connector = connector().await;
+        connector.withhold_descriptor(GW, true);
+        let (link, mut watch) = spawn(
+            fast_config(&connector)
+                .handshake_timeout(Duration::from_millis(5))
+                .backoff_base(Duration::from_millis(1))
+                .backoff_max(Duration::from_millis(2)),
+        );
+        let mut most = 0;
+        while dials(&connector) < 200 {
+            let stats = link.stats();
+            most = most.max(stats.closing_connections);
+            assert!(
+                stats.closing_connections <= 1 && stats.live_tasks <= 4,
+                "after {} dials: {stats:?}",
+                dials(&connector)
+            );
+            // The application reads its events (state changes).
+            watch.collect_for(Duration::from_millis(2)).await;
+        }
+        assert!(most <= 1, "{most}");
+    });
+}
+
+#[test]
+fn an_application_that_stops_reading_holds_the_flood_in_tcp_and_loses_nothing() {
+    run(async {
+        let connector = connector().await;
+        let capacity = 8;
+        let (link, mut watch) = spawn_with(
+            fast_config(&connector).outbound_timeout(Duration::from_millis(300)),
+            Options {
+                seed: Some(7),
+                event_capacity: capacity,
+                ..Options::default()
+            },
+        );
+        watch.until_state(LinkState::Handshaken).await;
+        let flood = 2_000;
+        for n in 0..flood {
+            connector.push_inbound(GW, json!({"text": format!("m{n}")}));
+        }
+        // The application reads nothing for a while.
+        let mut most = 0;
+        for _ in 0..50 {
+            let stats = link.stats();
+            most = most.max(stats.queued_events);
+            assert!(stats.queued_events <= capacity, "{stats:?}");
+            sleep(Duration::from_millis(4)).await;
+        }
+        assert_eq!(most, capacity, "the channel filled up to its bound");
+        // Requests are still settled meanwhile (here: by their timeout).
+        connector.set_result("slow", None);
+        let settled = deadline(
+            WAIT,
+            "a request settled while events wait",
+            link.send(action("slow", json!({})), None),
+        )
+        .await;
+        assert_eq!(settled["success"], false, "{settled}");
+        // Then it reads again: every message arrives, once, in order.
+        let mut texts = Vec::new();
+        while texts.len() < flood {
+            if let Event::Inbound { frame, .. } = watch.expect("an inbound", is_inbound).await {
+                let event = frame.event().expect("typed");
+                texts.push(event.text.unwrap_or_default());
+            }
+        }
+        let expected: Vec<String> = (0..flood).map(|n| format!("m{n}")).collect();
+        assert_eq!(texts, expected);
+    });
+}
+
+#[test]
+fn dropping_every_handle_and_the_stream_disconnects_and_never_redials() {
+    run(async {
+        let connector = connector().await;
+        let (link, mut watch) = spawn(fast_config(&connector));
+        watch.until_state(LinkState::Handshaken).await;
+        let dialed = dials(&connector);
+        drop(link);
+        drop(watch);
+        wait_seen(&connector, "a close 1000", |seen| {
+            seen.closes.iter().any(|c| c.code == Some(1000))
+        })
+        .await;
+        connector.drop_connections(GW);
+        sleep(QUIET).await;
+        assert_eq!(
+            dials(&connector),
+            dialed,
+            "{:?}",
+            summary(&connector.seen())
+        );
+    });
+}
+
+#[test]
+fn the_link_lives_while_the_event_stream_is_held() {
+    run(async {
+        let connector = connector().await;
+        let (link, mut watch) = spawn(fast_config(&connector));
+        watch.until_state(LinkState::Handshaken).await;
+        drop(link);
+        sleep(QUIET).await;
+        let seen = connector.seen();
+        assert!(seen.closes.is_empty(), "{:?}", summary(&seen));
+        assert_eq!(seen.open_connections(GW), 1);
+    });
+}
+
+#[test]
+fn a_single_message_over_the_frame_limit_is_closed_with_1009() {
+    run(async {
+        let connector = connector().await;
+        let (log, commands) = smol::channel::unbounded();
+        let (_link, mut watch) = spawn_with(
+            fast_config(&connector),
+            Options {
+                seed: Some(7),
+                command_log: Some(log),
+                ..Options::default()
+            },
+        );
+        watch.until_state(LinkState::Handshaken).await;
+        let huge = format!(
+            "{{\"type\":\"inbound\",\"event\":\"{}\"}}\n",
+            "x".repeat(17 << 20)
+        );
+        assert_eq!(connector.send_raw(GW, &huge), 1);
+        // The test connector reads nothing while it writes the huge
+        // message, so the close is checked where the shell executes it.
+        let close = deadline(WAIT, "a close 1009", async {
+            loop {
+                match commands.recv().await {
+                    Ok(Command::Close {
+                        code: 1009, reason, ..
+                    }) => return reason,
+                    Ok(_) => {}
+                    Err(_) => panic!("the command log ended"),
+                }
+            }
+        })
+        .await;
+        assert_eq!(close, "frame too large");
+        // A new connection follows, as after any dropped connection.
+        watch.until_state(LinkState::Retrying).await;
+        watch.until_state(LinkState::Handshaken).await;
+    });
+}
