@@ -47,7 +47,7 @@ use chaos_kit::{
 };
 use loopback::{connector, deadline, fast_config, sleep, trace_path, Watch, GW, WAIT};
 use relay_link::config::ConfigBuilder;
-use relay_link::shell::{Options, RelayLink};
+use relay_link::shell::{Options, RelayLink, ShellStats};
 use relay_link::testing::Connector;
 use relay_link::trace::{Step, Trace};
 use relay_link::{Command, Input, LinkState, Timer};
@@ -59,6 +59,16 @@ const SEEDS: [u64; 3] = [0x5eed_0001, 0x5eed_0002, 0x5eed_0003];
 const DEFAULT_SECS: u64 = 21;
 /// The budget of the graceful disconnect.
 const DISCONNECT_BUDGET: Duration = Duration::from_secs(2);
+/// The application's event queue in the soak: small, so that an
+/// application pausing its reads fills it.
+const EVENT_CAPACITY: usize = 16;
+/// Connections finishing their close handshake at once, at most: each
+/// takes at most the close grace, and the link closes at most one
+/// connection per dial.
+const MAX_CLOSING: usize = 8;
+/// The driver, a dial and the open connection, besides those closing.
+const STEADY_TASKS: usize = 3;
+
 /// Slack on top of a budget for a loaded machine (the budget itself is
 /// the contract's bound).
 const SLACK: Duration = Duration::from_secs(1);
@@ -115,6 +125,7 @@ async fn soak(seed: u64, chaos_time: Duration) {
         Options {
             seed: Some(seed),
             record: Some(trace.clone()),
+            event_capacity: EVENT_CAPACITY,
             ..Options::default()
         },
     )
@@ -134,13 +145,19 @@ async fn soak(seed: u64, chaos_time: Duration) {
     // Phase 1: chaos.
     let mut rng = fastrand::Rng::with_seed(seed ^ 0x71c4);
     let end = Instant::now() + chaos_time;
+    let mut most = ShellStats::default();
     while Instant::now() < end {
         chaos.tick(link.state() == LinkState::Handshaken);
         check_acks_follow_acceptance(seed, &connector, &log);
+        check_stats(seed, &link, &mut most);
         sleep(Duration::from_millis(rng.u64(5..40))).await;
     }
     stop.store(true, Ordering::Relaxed);
     eprintln!("chaos: seed {seed:#x}: {:?}", chaos.counts);
+    eprintln!(
+        "chaos: seed {seed:#x}: at most {} live tasks, {} closing, {} queued events",
+        most.live_tasks, most.closing_connections, most.queued_events
+    );
 
     // Phase 2: calm, every send settles, graceful disconnect.
     chaos.calm();
@@ -159,8 +176,12 @@ async fn soak(seed: u64, chaos_time: Duration) {
     deadline(Duration::from_secs(10), "a calm handshake", handshaken).await;
     check_acks_follow_acceptance(seed, &connector, &log);
     let started = Instant::now();
-    link.disconnect(DISCONNECT_BUDGET).await;
+    let outcome = link.disconnect(DISCONNECT_BUDGET).await;
     let took = started.elapsed();
+    assert!(
+        outcome.close_sent(),
+        "seed {seed:#x}: a calm disconnect ended {outcome:?}"
+    );
     assert!(
         took <= DISCONNECT_BUDGET + SLACK,
         "seed {seed:#x}: the disconnect took {took:?} (budget {DISCONNECT_BUDGET:?})"
@@ -183,6 +204,26 @@ async fn soak(seed: u64, chaos_time: Duration) {
 
     // Phase 3: revocation.
     revoke(seed, &connector).await;
+}
+
+/// The link's tasks and queued events stay bounded; `most` keeps the
+/// largest figures seen.
+fn check_stats(seed: u64, link: &RelayLink, most: &mut ShellStats) {
+    let stats = link.stats();
+    assert_eq!(stats.event_capacity, EVENT_CAPACITY, "seed {seed:#x}");
+    assert!(
+        stats.queued_events <= stats.event_capacity,
+        "seed {seed:#x}: {} events queued, bound {}",
+        stats.queued_events,
+        stats.event_capacity
+    );
+    assert!(
+        stats.closing_connections <= MAX_CLOSING && stats.live_tasks <= STEADY_TASKS + MAX_CLOSING,
+        "seed {seed:#x}: {stats:?}"
+    );
+    most.live_tasks = most.live_tasks.max(stats.live_tasks);
+    most.closing_connections = most.closing_connections.max(stats.closing_connections);
+    most.queued_events = most.queued_events.max(stats.queued_events);
 }
 
 /// Every `inbound_ack` the connector saw was for a delivery the

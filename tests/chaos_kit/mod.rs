@@ -101,10 +101,14 @@ pub fn lock(log: &SharedLog) -> MutexGuard<'_, Log> {
 }
 
 /// The application: reads every event, records it, and accepts each
-/// buffered delivery at once, later, or never, at random.
+/// buffered delivery at once, later, or never, at random. Now and then it
+/// stops reading for a while (the bounded event queue fills up).
 pub async fn read_events(mut events: Events, log: SharedLog, seed: u64) {
     let mut rng = fastrand::Rng::with_seed(seed ^ 0x00a9_9a99);
     while let Some(event) = events.next().await {
+        if rng.u8(0..100) < 3 {
+            sleep(Duration::from_millis(rng.u64(100..1_000))).await;
+        }
         let delivery = match event {
             Event::Inbound { frame, acceptance } => Some((frame.buffer_id.clone(), acceptance)),
             Event::Passthrough { frame, acceptance } => Some((frame.buffer_id.clone(), acceptance)),
