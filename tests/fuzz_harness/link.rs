@@ -56,15 +56,21 @@ const DURATIONS: [Duration; 8] = [
 /// The link's seed and configuration, as indices into small tables.
 #[derive(Debug, Arbitrary)]
 pub struct Setup {
-    seed: u64,
-    /// Indices into [`DURATIONS`], one per timing setting.
-    timings: [u8; 12],
+    /// The backoff seed.
+    pub seed: u64,
+    /// Indices into [`DURATIONS`], one per timing setting, in the order of
+    /// [`config`]'s setters (backoff base, backoff max, stable after,
+    /// connect, handshake, outbound, ping, idle, going idle, dormant
+    /// redial, max hold, drain grace).
+    pub timings: [u8; 12],
     /// The frame limit: 64 bytes plus this.
-    max_frame: u8,
+    pub max_frame: u8,
     /// `bufferId`s remembered: this plus one.
-    dedupe: u8,
-    auth: bool,
-    two_identities: bool,
+    pub dedupe: u8,
+    /// Whether upgrades carry a token.
+    pub auth: bool,
+    /// Whether a second identity (`slack`) is fronted.
+    pub two_identities: bool,
 }
 
 /// An identity platform a frame or a send may name.
@@ -266,7 +272,6 @@ struct Run {
     link: Link,
     origin: Instant,
     now: Instant,
-    limit: usize,
     /// The generation of the latest dial.
     current: u64,
     /// The latest dial and whether its socket opened, while alive.
@@ -489,12 +494,25 @@ impl Run {
         }
     }
 
+    /// A `bufferId` is delivered once. A delivery still awaiting
+    /// acceptance is never delivered again; an accepted one may be
+    /// forgotten (and so delivered again, to be accepted again) only once
+    /// more ids than the dedupe capacity were delivered.
     fn deliver(&mut self, buffer_id: Option<&str>) {
-        if let Some(id) = buffer_id {
-            if !self.delivered.insert(id.to_owned()) {
-                let at = self.at();
-                self.fail(format!("at +{at}ms: {id} delivered twice"));
-            }
+        let Some(id) = buffer_id else {
+            return;
+        };
+        if self.delivered.insert(id.to_owned()) {
+            return;
+        }
+        let at = self.at();
+        if !self.accepted.remove(id) {
+            self.fail(format!(
+                "at +{at}ms: {id} delivered twice before acceptance"
+            ));
+        }
+        if self.delivered.len() <= self.link.config().dedupe_capacity() {
+            self.fail(format!("at +{at}ms: {id} delivered twice"));
         }
     }
 
@@ -749,7 +767,20 @@ pub fn run(data: &[u8]) -> Reached {
     let Ok(setup) = Setup::arbitrary(&mut u) else {
         return Reached::default();
     };
-    let Some(config) = config(&setup) else {
+    let mut ops = Vec::new();
+    while ops.len() < MAX_OPS && !u.is_empty() {
+        match Op::arbitrary(&mut u) {
+            Ok(op) => ops.push(op),
+            Err(_) => break,
+        }
+    }
+    run_ops(&setup, ops)
+}
+
+/// Runs `ops` against a link built from `setup` (the decoded form of an
+/// input); panics on a broken invariant.
+pub fn run_ops(setup: &Setup, ops: Vec<Op>) -> Reached {
+    let Some(config) = config(setup) else {
         return Reached::default();
     };
     let origin = Instant::now();
@@ -757,7 +788,6 @@ pub fn run(data: &[u8]) -> Reached {
         link: Link::new(config, setup.seed, origin),
         origin,
         now: origin,
-        limit: MAX_OPS,
         current: 0,
         alive: None,
         ended: None,
@@ -774,12 +804,8 @@ pub fn run(data: &[u8]) -> Reached {
         },
     };
     run.input(Input::Start);
-    while run.limit > 0 && !u.is_empty() {
-        run.limit -= 1;
-        match Op::arbitrary(&mut u) {
-            Ok(op) => run.apply(op),
-            Err(_) => break,
-        }
+    for op in ops {
+        run.apply(op);
     }
     run.finish();
     run.reached
