@@ -3,7 +3,9 @@
 //! steady stream of sends and pushed inbound frames, checked from the
 //! outside.
 //!
-//! Each seed runs three phases on a fresh connector:
+//! The application pauses its event reads now and then, parks re-dials,
+//! goes idle and goes dormant. Each seed runs three phases on a fresh
+//! connector:
 //!
 //! 1. **chaos** for its share of the time: HTTP rejections, refused
 //!    upgrades (every close code, a cold-start 4401, 4401 `expired`),
@@ -27,7 +29,9 @@
 //! (the recorded trace); the connector saw no dial the core did not
 //! order; every backoff delay within `[base/2, max]`; each `bufferId`
 //! delivered at most once and acked only after the application accepted
-//! it; no panic anywhere; no fatal report during the chaos.
+//! it; every state change reaches the application, in order; the link's
+//! live tasks and queued events stay bounded; no panic anywhere; no fatal
+//! report during the chaos.
 //!
 //! `RELAY_LINK_CHAOS_SECS` (default 21) is the chaos time shared by the
 //! seeds; `RELAY_LINK_CHAOS_SEED` runs that one seed instead of the CI
@@ -146,8 +150,10 @@ async fn soak(seed: u64, chaos_time: Duration) {
     let mut rng = fastrand::Rng::with_seed(seed ^ 0x71c4);
     let end = Instant::now() + chaos_time;
     let mut most = ShellStats::default();
+    let mut release_at: Option<Instant> = None;
     while Instant::now() < end {
         chaos.tick(link.state() == LinkState::Handshaken);
+        application_chaos(&link, &mut rng, &mut release_at);
         check_acks_follow_acceptance(seed, &connector, &log);
         check_stats(seed, &link, &mut most);
         sleep(Duration::from_millis(rng.u64(5..40))).await;
@@ -161,6 +167,7 @@ async fn soak(seed: u64, chaos_time: Duration) {
 
     // Phase 2: calm, every send settles, graceful disconnect.
     chaos.calm();
+    link.release_redial();
     let waiters = sender.await;
     let settle_all = async {
         for waiter in waiters {
@@ -198,12 +205,40 @@ async fn soak(seed: u64, chaos_time: Duration) {
         "seed {seed:#x}: no close 1000 reached the connector"
     );
 
+    let mut reached: Vec<String> = lock(&log).states.iter().map(|s| s.to_string()).collect();
+    reached.sort();
+    reached.dedup();
+    eprintln!("chaos: seed {seed:#x}: states {reached:?}");
     check_sends(seed, &connector, &log, &chaos.disruptions);
     check_trace(seed, &connector, &trace, &log);
     let _ = std::fs::remove_file(&trace);
 
     // Phase 3: revocation.
     revoke(seed, &connector).await;
+}
+
+/// The application's own chaos, now and then: it parks re-dials for a
+/// while, goes idle, or goes dormant.
+fn application_chaos(link: &RelayLink, rng: &mut fastrand::Rng, release_at: &mut Option<Instant>) {
+    if release_at.is_some_and(|at| at <= Instant::now()) {
+        *release_at = None;
+        link.release_redial();
+    }
+    match rng.u16(0..1000) {
+        0..=4 if release_at.is_none() => {
+            link.hold_redial();
+            *release_at = Some(Instant::now() + Duration::from_millis(rng.u64(50..800)));
+        }
+        5..=9 => {
+            let link = link.clone();
+            smol::spawn(async move { link.go_idle().await }).detach();
+        }
+        10..=14 => {
+            let link = link.clone();
+            smol::spawn(async move { link.go_dormant().await }).detach();
+        }
+        _ => {}
+    }
 }
 
 /// The link's tasks and queued events stay bounded; `most` keeps the
@@ -306,6 +341,7 @@ fn check_trace(seed: u64, connector: &Connector, path: &std::path::Path, log: &S
     let mut last = 0;
     let mut dials = 0;
     let mut settled: std::collections::HashMap<String, usize> = Default::default();
+    let mut states = Vec::new();
     trace
         .run(|entry, commands, link| {
             let at = entry.at;
@@ -342,21 +378,30 @@ fn check_trace(seed: u64, connector: &Connector, path: &std::path::Path, log: &S
                     Command::Settle { id, .. } => {
                         *settled.entry(id.to_string()).or_default() += 1;
                     }
-                    Command::StateChanged(LinkState::Retrying) => {
-                        if let Some((deadline, Timer::Backoff)) = link.poll_timeout() {
-                            let delay = deadline.saturating_duration_since(link.start() + at);
-                            assert!(
-                                delay >= base / 2 && delay <= max,
-                                "seed {seed:#x}: at {at:?} a backoff of {delay:?}"
-                            );
-                        }
-                    }
+                    Command::StateChanged(state) => states.push(*state),
                     _ => {}
+                }
+                if *command == Command::StateChanged(LinkState::Retrying) {
+                    if let Some((deadline, Timer::Backoff)) = link.poll_timeout() {
+                        let delay = deadline.saturating_duration_since(link.start() + at);
+                        assert!(
+                            delay >= base / 2 && delay <= max,
+                            "seed {seed:#x}: at {at:?} a backoff of {delay:?}"
+                        );
+                    }
                 }
             }
         })
         .expect("the trace replays");
     let log = lock(log);
+    // Every state change reached the application, in order (a platform
+    // change alone repeats the state).
+    let mut seen_states = log.states.clone();
+    seen_states.dedup();
+    assert_eq!(
+        seen_states, states,
+        "seed {seed:#x}: the application's states"
+    );
     for id in log.sends.keys() {
         assert_eq!(
             settled.get(id).copied().unwrap_or(0),
