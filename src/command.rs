@@ -119,6 +119,10 @@ pub enum Settlement {
     },
     /// Never written: the request id is already pending.
     DuplicateId,
+    /// Never written: the `outbound` line would be longer than the
+    /// connector's frame limit ([`Config::max_frame_size`](crate::config::Config::max_frame_size)).
+    /// The connection is unaffected.
+    TooLarge,
 }
 
 impl Settlement {
@@ -144,6 +148,9 @@ impl Settlement {
             Settlement::DuplicateId => {
                 json!({"success": false, "error": "relay request id already pending"})
             }
+            Settlement::TooLarge => {
+                json!({"success": false, "error": "relay frame too large"})
+            }
         }
     }
 
@@ -167,6 +174,7 @@ impl Settlement {
             Settlement::Closed { ambiguous: true } => "closed_ambiguous",
             Settlement::Closed { ambiguous: false } => "closed",
             Settlement::DuplicateId => "duplicate_id",
+            Settlement::TooLarge => "too_large",
         }
     }
 }

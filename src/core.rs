@@ -13,18 +13,20 @@ use std::time::{Duration, Instant};
 use crate::backoff::Backoff;
 use crate::buffers::{BufferLedger, Offer};
 use crate::command::{Command, FatalReport, Settlement};
-use crate::config::Config;
+use crate::config::{Config, MAX_BUFFER_ID_LEN, MAX_UNACCEPTED_DELIVERIES};
 use crate::decoder::LineDecoder;
 use crate::judgement::{CloseKind, Judgement, Verdict};
 use crate::protocol::{IncomingFrame, LineOutcome, OutgoingFrame};
-use crate::requests::Requests;
+use crate::requests::{line_fits, Requests};
 use crate::timers::{Timer, TimerTable};
 use crate::{Generation, RequestId};
 
 /// Counters of things the core skipped rather than failed on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Lines that were not JSON objects, or known frames with bad fields.
+    /// Lines that were not JSON objects, or known frames with bad fields
+    /// (including a `bufferId` longer than
+    /// [`MAX_BUFFER_ID_LEN`](crate::config::MAX_BUFFER_ID_LEN)).
     pub malformed_lines: u64,
     /// Frames with an unknown or missing `type`.
     pub ignored_frames: u64,
@@ -34,11 +36,16 @@ pub struct Stats {
     pub unmatched_results: u64,
     /// Redelivered buffered frames that were not delivered again.
     pub duplicate_deliveries: u64,
-    /// Interrupts dropped because the link was not handshaken.
+    /// Interrupts dropped because the link was not handshaken, or because
+    /// the frame was larger than the frame limit.
     pub dropped_interrupts: u64,
     /// Connections closed with 1009: a line or a single WebSocket message
     /// larger than the frame limit.
     pub oversized_frames: u64,
+    /// Buffered deliveries neither delivered nor acked because
+    /// [`MAX_UNACCEPTED_DELIVERIES`](crate::config::MAX_UNACCEPTED_DELIVERIES)
+    /// deliveries already await acceptance; the connector delivers them again.
+    pub deferred_deliveries: u64,
 }
 
 /// The dial or connection the core currently considers alive.
@@ -114,7 +121,7 @@ pub(crate) struct Core {
 impl Core {
     pub(crate) fn new(config: Config, seed: u64, now: Instant) -> Self {
         let backoff = Backoff::new(config.backoff_base, config.backoff_max, seed);
-        let buffers = BufferLedger::new(config.dedupe_capacity);
+        let buffers = BufferLedger::new(config.dedupe_capacity, MAX_UNACCEPTED_DELIVERIES);
         let decoder = LineDecoder::new(config.max_frame_size);
         Self {
             config,
@@ -161,8 +168,9 @@ impl Core {
         self.commands.push_back(command);
     }
 
-    fn after(&self, delay: Duration) -> Instant {
-        self.now + delay
+    /// The deadline `delay` from now; `None` ("never") past the horizon.
+    fn after(&self, delay: Duration) -> Option<Instant> {
+        crate::timers::deadline(self.now, delay)
     }
 
     // ----- dialing --------------------------------------------------------
@@ -468,13 +476,22 @@ impl Core {
     }
 
     /// Buffered delivery: decides whether to deliver, and re-acks accepted
-    /// redeliveries.
+    /// redeliveries. A `bufferId` longer than [`MAX_BUFFER_ID_LEN`] makes
+    /// the frame malformed.
     fn admit(&mut self, buffer_id: Option<&str>) -> bool {
         let Some(id) = buffer_id else {
             return true;
         };
+        if id.len() > MAX_BUFFER_ID_LEN {
+            self.stats.malformed_lines += 1;
+            return false;
+        }
         match self.buffers.offer(id) {
             Offer::Deliver => true,
+            Offer::Deferred => {
+                self.stats.deferred_deliveries += 1;
+                false
+            }
             Offer::AwaitingAcceptance => {
                 self.stats.duplicate_deliveries += 1;
                 false
@@ -499,7 +516,8 @@ impl Core {
         });
     }
 
-    /// Writes an outbound request on the handshaken connection.
+    /// Writes an outbound request on the handshaken connection; a frame
+    /// over the frame limit is refused unwritten ([`Settlement::TooLarge`]).
     pub(crate) fn send_request(
         &mut self,
         id: &RequestId,
@@ -523,7 +541,9 @@ impl Core {
             platform: platform.map(str::to_owned),
             bot_id,
         };
-        if self.send_frame(frame) {
+        if !line_fits(&frame, self.config.max_frame_size) {
+            self.refuse(id, Settlement::TooLarge);
+        } else if self.send_frame(frame) {
             let deadline = self.after(self.config.outbound_timeout);
             self.requests.insert(id.clone(), deadline);
         } else {
@@ -547,7 +567,8 @@ impl Core {
             session_key: session_key.to_owned(),
             reason: reason.map(str::to_owned),
         };
-        if !(self.is_handshaken() && self.send_frame(frame)) {
+        let fits = line_fits(&frame, self.config.max_frame_size);
+        if !(fits && self.is_handshaken() && self.send_frame(frame)) {
             self.stats.dropped_interrupts += 1;
         }
     }
@@ -616,9 +637,11 @@ impl Core {
     /// A second disconnect while draining: the drain ends no later than
     /// the new budget allows.
     pub(crate) fn tighten_drain(&mut self, budget: Duration) {
-        let deadline = self.after(self.drain_within(budget));
+        let Some(deadline) = self.after(self.drain_within(budget)) else {
+            return;
+        };
         if self.timers.get(Timer::Drain).is_none_or(|at| deadline < at) {
-            self.timers.set(Timer::Drain, deadline);
+            self.timers.set(Timer::Drain, Some(deadline));
         }
     }
 

@@ -100,6 +100,10 @@ impl Link {
 
     /// When the core next needs [`handle_timeout`](Link::handle_timeout),
     /// and for which timer. A pure query.
+    ///
+    /// A timer whose delay lies beyond [`HORIZON`](crate::timers::HORIZON)
+    /// is never armed ("never"), so the instant returned is always within
+    /// the horizon of the time it was computed at.
     pub fn poll_timeout(&self) -> Option<(Instant, Timer)> {
         let table = self.core.timers.earliest();
         let outbound = self

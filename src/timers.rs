@@ -6,7 +6,23 @@
 //! that are due.
 
 use std::fmt;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// The longest delay the core arms a timer for: about a century. A longer
+/// delay (up to `Duration::MAX`, which the builder accepts) means "never".
+/// Every instant the core reports is thus within a century of the time it
+/// was computed at, so callers can do arithmetic on it safely.
+pub const HORIZON: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// The instant `delay` after `now`, or `None` ("never") when `delay` lies
+/// beyond the [`HORIZON`] (or beyond what an `Instant` can hold).
+pub(crate) fn deadline(now: Instant, delay: Duration) -> Option<Instant> {
+    if delay > HORIZON {
+        None
+    } else {
+        now.checked_add(delay)
+    }
+}
 
 /// A named timer of the core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -93,10 +109,11 @@ pub(crate) struct TimerTable {
 }
 
 impl TimerTable {
-    /// Arms (or re-arms) `timer` for `deadline`.
-    pub(crate) fn set(&mut self, timer: Timer, deadline: Instant) {
+    /// Arms (or re-arms) `timer` for `deadline`; `None` ("never")
+    /// leaves it disarmed.
+    pub(crate) fn set(&mut self, timer: Timer, deadline: Option<Instant>) {
         if let Some(slot) = self.deadlines.get_mut(timer.slot()) {
-            *slot = Some(deadline);
+            *slot = deadline;
         }
     }
 
@@ -129,14 +146,13 @@ impl TimerTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn earliest_timer_wins_and_cancel_removes_it() {
         let t0 = Instant::now();
         let mut table = TimerTable::default();
-        table.set(Timer::Idle, t0 + Duration::from_secs(60));
-        table.set(Timer::Ping, t0 + Duration::from_secs(30));
+        table.set(Timer::Idle, Some(t0 + Duration::from_secs(60)));
+        table.set(Timer::Ping, Some(t0 + Duration::from_secs(30)));
         assert_eq!(
             table.earliest(),
             Some((t0 + Duration::from_secs(30), Timer::Ping))
@@ -146,7 +162,19 @@ mod tests {
             table.earliest(),
             Some((t0 + Duration::from_secs(60), Timer::Idle))
         );
+        table.set(Timer::Idle, None);
+        assert_eq!(table.earliest(), None);
+        table.set(Timer::Drain, Some(t0));
         table.cancel_all();
         assert_eq!(table.earliest(), None);
+    }
+
+    #[test]
+    fn a_delay_beyond_the_horizon_is_never() {
+        let t0 = Instant::now();
+        assert_eq!(deadline(t0, Duration::ZERO), Some(t0));
+        assert_eq!(deadline(t0, HORIZON), Some(t0 + HORIZON));
+        assert_eq!(deadline(t0, HORIZON + Duration::from_nanos(1)), None);
+        assert_eq!(deadline(t0, Duration::MAX), None);
     }
 }

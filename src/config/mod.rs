@@ -54,6 +54,17 @@ pub const DEFAULT_DRAIN_GRACE: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_FRAME_SIZE: usize = 16 * 1024 * 1024;
 /// Default number of `bufferId`s remembered per link for dedupe.
 pub const DEFAULT_DEDUPE_CAPACITY: usize = 100_000;
+/// Most buffered deliveries that may await the application's acceptance at
+/// once. They are never forgotten (an ack is owed for each), so they are
+/// bounded apart from [`DEFAULT_DEDUPE_CAPACITY`]: past this bound a new
+/// `bufferId` is neither delivered nor acked (counted in
+/// [`Stats::deferred_deliveries`](crate::Stats::deferred_deliveries)); the
+/// connector keeps it buffered and delivers it again later.
+pub const MAX_UNACCEPTED_DELIVERIES: usize = 4_096;
+/// Longest `bufferId` accepted, in bytes. The connector's ids are short
+/// tokens; a frame with a longer one is skipped as malformed
+/// ([`Stats::malformed_lines`](crate::Stats::malformed_lines)).
+pub const MAX_BUFFER_ID_LEN: usize = 256;
 /// Platform of the default identity (`relay:` with an empty bot id).
 pub const DEFAULT_PLATFORM: &str = "relay";
 
