@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::panic::{catch_unwind, UnwindSafe};
 use std::path::{Path, PathBuf};
 
+use fuzz_harness::link::{run_ops, Close, Frame, Op, Platform, Setup};
 use relay_link::LinkState;
 
 /// Random inputs per harness in the sweep.
@@ -101,6 +102,66 @@ fn the_link_seed_corpus_replays_and_reaches_every_interesting_state() {
     for name in ["result", "not_connected", "connection_lost"] {
         assert!(settlements.contains(name), "no seed settles {name}");
     }
+}
+
+/// Defaults-like timings (indices into the harness's duration table):
+/// outbound timeout 30 s, keepalive 30 s, idle 1 h.
+fn slow_setup(dedupe: u8) -> Setup {
+    Setup {
+        seed: 7,
+        timings: [5, 7, 7, 6, 7, 7, 7, 8, 6, 5, 7, 6],
+        max_frame: 255,
+        dedupe,
+        auth: true,
+        two_identities: false,
+    }
+}
+
+/// Issue 8 item 7, through the link harness: A at +40 ms, B at +1,040, B's
+/// result, B again at +20,040; the harness fails when the new B times out
+/// before its own 30 s (it did at +31,040 before the fix).
+#[test]
+fn the_link_harness_sees_a_reused_request_id_keep_its_own_timeout() {
+    let ops = vec![
+        Op::Handshakes,
+        Op::Advance(40),
+        Op::Send(Platform::Default),
+        Op::Advance(1_000),
+        Op::Send(Platform::Default),
+        Op::Receive(vec![Frame::Result(1)], None),
+        Op::Advance(19_000),
+        Op::SendSettledId(0),
+        Op::Advance(10_000),
+        Op::Advance(1_000),
+        Op::Advance(1_000),
+    ];
+    let reached = run_ops(&slow_setup(0), ops);
+    assert!(reached.settlements.contains("result") && reached.settlements.contains("timed_out"));
+}
+
+/// Issue 8 item 6(a), through the link harness: with room for two ids, b1,
+/// b2 and b3 are delivered and none accepted; after a reconnect b1 comes
+/// again. The harness fails when it reaches the application twice (it did
+/// before the fix).
+#[test]
+fn the_link_harness_sees_an_unaccepted_delivery_never_redelivered() {
+    let ops = vec![
+        Op::Handshakes,
+        Op::Receive(
+            vec![
+                Frame::Inbound(Some(1)),
+                Frame::Inbound(Some(2)),
+                Frame::Inbound(Some(3)),
+            ],
+            None,
+        ),
+        Op::Closed(Close::Abnormal),
+        Op::FireNextTimer,
+        Op::Handshakes,
+        Op::Receive(vec![Frame::Inbound(Some(1))], None),
+    ];
+    let reached = run_ops(&slow_setup(1), ops);
+    assert!(reached.states.contains(&LinkState::Retrying));
 }
 
 #[test]

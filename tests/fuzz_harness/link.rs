@@ -39,10 +39,11 @@ const FINAL_BUDGET: Duration = Duration::from_secs(5);
 /// Wake-ups run inside that budget before jumping to its end.
 const FINAL_WAKEUPS: usize = 64;
 
-/// Durations a timing may take. `Duration::MAX` and other extremes are
-/// left out until issue 8 item 2 (saturating deadlines) lands on main:
-/// today they panic with "overflow when adding duration to instant".
-const DURATIONS: [Duration; 8] = [
+/// Durations a timing may take, extremes included: zero (refused by the
+/// builder except for the drain grace), one nanosecond, a timing past the
+/// core's century horizon, and `Duration::MAX` (both mean "never").
+const DURATIONS: [Duration; 11] = [
+    Duration::ZERO,
     Duration::from_nanos(1),
     Duration::from_millis(1),
     Duration::from_millis(20),
@@ -51,6 +52,8 @@ const DURATIONS: [Duration; 8] = [
     Duration::from_secs(5),
     Duration::from_secs(30),
     Duration::from_secs(3_600),
+    Duration::from_secs(101 * 365 * 24 * 3_600),
+    Duration::MAX,
 ];
 
 /// The link's seed and configuration, as indices into small tables.
@@ -194,6 +197,8 @@ pub enum Op {
     Hold,
     Release,
     Disconnect(u16),
+    /// A disconnect whose budget never runs out.
+    DisconnectWithoutLimit,
     FatalAcknowledged,
     Start,
     StaleInput(Stale, u8),
@@ -223,7 +228,7 @@ fn config(setup: &Setup) -> Option<Config> {
         .handshake_timeout(d(4))
         .outbound_timeout(d(5))
         .ping_interval(d(6))
-        .idle_timeout(d(7).max(d(6) + Duration::from_millis(1)))
+        .idle_timeout(d(7).max(d(6).saturating_add(Duration::from_millis(1))))
         .going_idle_timeout(d(8))
         .dormant_redial(d(9))
         .max_hold(d(10))
@@ -693,6 +698,9 @@ impl Run {
             Op::Release => self.input(Input::ReleaseRedial),
             Op::Disconnect(ms) => self.input(Input::Disconnect {
                 budget_ms: u64::from(ms),
+            }),
+            Op::DisconnectWithoutLimit => self.input(Input::Disconnect {
+                budget_ms: u64::MAX,
             }),
             Op::FatalAcknowledged => self.input(Input::FatalAcknowledged),
             Op::Start => self.input(Input::Start),
