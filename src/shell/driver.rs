@@ -1,24 +1,30 @@
-//! The driver: the one task that owns a [`Link`] and runs its commands.
+//! The driver: the one future that owns a [`Link`], its live connection
+//! and its close handshakes, and runs the core's commands against them.
+//!
+//! It reads, writes, runs timers and serves the application's requests
+//! itself: no task per connection and no channel between the socket and
+//! the core. Each turn it takes what is ready (a due timer, a dial outcome,
+//! a socket event, an application request), feeds the core, executes the
+//! commands, and flushes the connection's writes once for the batch.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
-use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{BufWriter, Write};
 use std::pin::{pin, Pin};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::Message;
 use futures_util::Stream;
 use serde_json::{Map, Value};
 use smol::channel::{Receiver, Sender, TrySendError, WeakSender};
-use smol::Task;
 
 use super::publish::StateTracker;
-use super::socket::{self, CloseOutcome, Conn, SocketEvent, Tls, Ws};
+use super::runtime::Runtime;
+use super::socket::{self, CloseOutcome, Connection, Owned, SocketEvent, Tls, Ws};
 use super::tasks::TaskCount;
 use super::{Acceptance, Disconnected, Event, Options, Shared, SpawnError};
 use crate::command::{Command, LinkState, PlatformState};
@@ -31,10 +37,6 @@ use crate::{Generation, Link, RequestId};
 /// its own (timeouts, protocol errors, dormancy), and how long a peer's
 /// close frame may take to echo.
 pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(2);
-
-/// How many socket events may wait for the driver before connections stop
-/// reading.
-const SOCKET_QUEUE: usize = 256;
 
 /// The disconnect budget when every handle and the event stream are
 /// dropped.
@@ -69,8 +71,15 @@ pub(crate) enum Request {
     Room,
 }
 
-/// Everything connections tell the driver.
-pub(crate) enum ToDriver {
+/// A dial in progress: the open socket or why there is none.
+type Dialing = Owned<Result<Box<Ws>, DialFailure>>;
+
+/// What woke the driver.
+enum Woke {
+    Timer,
+    App(Request),
+    /// Every handle, acceptance and the event stream are gone.
+    AppGone,
     Dialed {
         gen: Generation,
         result: Result<Box<Ws>, DialFailure>,
@@ -81,15 +90,6 @@ pub(crate) enum ToDriver {
     },
 }
 
-/// What woke the driver.
-enum Woke {
-    Timer,
-    App(Request),
-    /// Every handle, acceptance and the event stream are gone.
-    AppGone,
-    Connection(ToDriver),
-}
-
 /// A random number from the OS (through std's randomly keyed hasher).
 fn os_random() -> u64 {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
@@ -97,10 +97,12 @@ fn os_random() -> u64 {
     hasher.finish()
 }
 
-type Spawned = (Sender<Request>, Receiver<Event>, Arc<Shared>);
+/// The handle's sender, the event stream's receiver, the shared counters
+/// and the driver future.
+type Built = (Sender<Request>, Receiver<Event>, Arc<Shared>, Owned<()>);
 
-/// Validates the options and starts the driver task.
-pub(crate) fn spawn(config: Config, options: Options) -> Result<Spawned, SpawnError> {
+/// Validates the options and builds the driver future (not spawned).
+pub(crate) fn build(config: Config, options: Options) -> Result<Built, SpawnError> {
     if options.event_capacity == 0 {
         return Err(SpawnError::Option {
             field: "event_capacity",
@@ -120,25 +122,18 @@ pub(crate) fn spawn(config: Config, options: Options) -> Result<Spawned, SpawnEr
         }
         None => None,
     };
-    // Bounded: a flood of inbound frames waits in the socket (TCP
-    // backpressure), not in memory. Only the connection tasks send here,
-    // never the driver, so it cannot deadlock.
-    let (to_driver, inbox) = smol::channel::bounded(SOCKET_QUEUE);
-    // Dial outcomes never wait behind socket events: a link whose
-    // application is slow to read still connects.
-    let (dialed, dial_inbox) = smol::channel::unbounded();
     let (requests, app_inbox) = smol::channel::unbounded();
     let (events, event_stream) = smol::channel::bounded(options.event_capacity);
     let shared = Arc::new(Shared {
         id_prefix: os_random(),
         event_capacity: options.event_capacity,
+        runtime: options.runtime,
         ..Shared::default()
     });
     let count = TaskCount::new(&shared.tasks);
     let driver = Driver {
         link: Link::new(config, seed, start),
-        to_driver,
-        dialed,
+        runtime: options.runtime,
         events,
         backlog: VecDeque::new(),
         requests: requests.downgrade(),
@@ -148,6 +143,7 @@ pub(crate) fn spawn(config: Config, options: Options) -> Result<Spawned, SpawnEr
         command_log: options.command_log,
         dial: None,
         conn: None,
+        app_first: false,
         replies: HashMap::new(),
         idle_waiters: Vec::new(),
         disconnect_waiters: Vec::new(),
@@ -155,15 +151,15 @@ pub(crate) fn spawn(config: Config, options: Options) -> Result<Spawned, SpawnEr
         tracker: StateTracker::default(),
         closing: Vec::new(),
         disconnect_close: None,
+        disconnect_outcome: None,
         disconnecting: false,
         disconnect_deadline: None,
     };
-    smol::spawn(async move {
+    let future = Box::pin(async move {
         let _count = count;
-        driver.run(inbox, dial_inbox, app_inbox).await;
-    })
-    .detach();
-    Ok((requests, event_stream, shared))
+        driver.run(app_inbox).await;
+    });
+    Ok((requests, event_stream, shared, future))
 }
 
 #[cfg(feature = "tls")]
@@ -186,8 +182,7 @@ fn tls_for(config: &Config, _options: &Options) -> Result<Tls, SpawnError> {
 
 struct Driver {
     link: Link,
-    to_driver: Sender<ToDriver>,
-    dialed: Sender<ToDriver>,
+    runtime: Runtime,
     events: Sender<Event>,
     /// Events the full channel could not take yet, in order. While any
     /// wait here the driver takes no socket events (TCP backpressure).
@@ -199,45 +194,40 @@ struct Driver {
     recorder: Option<(Recorder, BufWriter<File>)>,
     /// [`Options::command_log`]: copies of the executed commands.
     command_log: Option<Sender<Command>>,
-    dial: Option<(Generation, Task<()>)>,
-    conn: Option<Conn>,
+    /// The dial in progress (dropping it cancels it).
+    dial: Option<(Generation, Dialing)>,
+    conn: Option<Connection>,
+    /// Whose turn comes first, the application's or the socket's.
+    app_first: bool,
     replies: HashMap<RequestId, Sender<Value>>,
     idle_waiters: Vec<Sender<bool>>,
     disconnect_waiters: Vec<Sender<Disconnected>>,
     subscribers: Vec<Sender<(LinkState, PlatformState)>>,
     tracker: StateTracker,
     /// Connections finishing a close handshake; reaped as they finish.
-    closing: Vec<Task<CloseOutcome>>,
-    /// The close a disconnect started.
-    disconnect_close: Option<Task<CloseOutcome>>,
+    closing: Vec<Owned<CloseOutcome>>,
+    /// The close a disconnect started, and how it ended.
+    disconnect_close: Option<Owned<CloseOutcome>>,
+    disconnect_outcome: Option<CloseOutcome>,
     disconnecting: bool,
     /// When the caller's disconnect budget runs out (`None`: never).
     disconnect_deadline: Option<Instant>,
 }
 
 impl Driver {
-    async fn run(
-        mut self,
-        inbox: Receiver<ToDriver>,
-        dials: Receiver<ToDriver>,
-        app: Receiver<Request>,
-    ) {
-        let mut inbox = pin!(inbox);
-        let mut dials = pin!(dials);
+    async fn run(mut self, app: Receiver<Request>) {
         let mut app = pin!(app);
         let mut app_open = true;
-        let mut app_first = false;
         self.feed(Step::Input(Input::Start));
         // One timer for the driver's life, re-armed only when the core's
         // next deadline changes. A fresh `Timer::at` per idle wait registered
         // with the reactor and notified it (an eventfd write and a wake-up of
         // the thread polling it) every time the driver went idle: about one
         // extra syscall and context switch per request at one in flight.
-        let mut timer = smol::Timer::never();
+        let mut timer = self.runtime.timer();
         let mut armed = None;
         loop {
             self.execute();
-            self.reap();
             if self.link.state().is_terminal() && self.link.state() != LinkState::Revoked {
                 break;
             }
@@ -248,37 +238,15 @@ impl Driver {
                 continue;
             }
             if deadline != armed {
-                match deadline {
-                    Some(at) => timer.set_at(at),
-                    None => timer = smol::Timer::never(),
-                }
+                timer.set(deadline);
                 armed = deadline;
             }
-            // Fair between the sockets and the application; socket events
-            // wait while the application's events do not fit.
-            app_first = !app_first;
-            let take_sockets = self.backlog.is_empty();
             let woke = std::future::poll_fn(|cx| {
-                if Pin::new(&mut timer).poll(cx).is_ready() {
+                if timer.poll(cx).is_ready() {
                     return Poll::Ready(Woke::Timer);
                 }
-                if let Poll::Ready(Some(message)) = dials.as_mut().poll_next(cx) {
-                    return Poll::Ready(Woke::Connection(message));
-                }
-                for turn in [app_first, !app_first] {
-                    if turn && app_open {
-                        match app.as_mut().poll_next(cx) {
-                            Poll::Ready(Some(request)) => return Poll::Ready(Woke::App(request)),
-                            Poll::Ready(None) => return Poll::Ready(Woke::AppGone),
-                            Poll::Pending => {}
-                        }
-                    } else if !turn && take_sockets {
-                        if let Poll::Ready(Some(message)) = inbox.as_mut().poll_next(cx) {
-                            return Poll::Ready(Woke::Connection(message));
-                        }
-                    }
-                }
-                Poll::Pending
+                let app = app_open.then_some(app.as_mut());
+                self.poll_wake(cx, app)
             })
             .await;
             match woke {
@@ -292,7 +260,8 @@ impl Driver {
                     tracing::info!("every handle and the event stream were dropped: disconnecting");
                     self.start_disconnect(DROP_BUDGET);
                 }
-                Woke::Connection(message) => self.handle(message),
+                Woke::Dialed { gen, result } => self.dialed(gen, result),
+                Woke::Socket { gen, event } => self.socket(gen, event),
             }
         }
         // The link has ended. Close the application's channel so later
@@ -305,6 +274,62 @@ impl Driver {
         }
         self.execute();
         self.finish().await;
+    }
+
+    /// Polls everything but the timer: close handshakes (reaped as they
+    /// finish), the dial, the connection's writes, then the application
+    /// and the socket in turn. The socket is read only while the
+    /// application's events fit in their channel.
+    fn poll_wake(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut app: Option<Pin<&mut Receiver<Request>>>,
+    ) -> Poll<Woke> {
+        self.poll_closing(cx);
+        if let Some((gen, dial)) = self.dial.as_mut() {
+            if let Poll::Ready(result) = dial.as_mut().poll(cx) {
+                let gen = *gen;
+                self.dial = None;
+                return Poll::Ready(Woke::Dialed { gen, result });
+            }
+        }
+        if let Some(conn) = self.conn.as_mut() {
+            conn.poll_write(cx);
+        }
+        self.app_first = !self.app_first;
+        for app_turn in [self.app_first, !self.app_first] {
+            if app_turn {
+                if let Some(app) = app.as_mut() {
+                    match app.as_mut().poll_next(cx) {
+                        Poll::Ready(Some(request)) => return Poll::Ready(Woke::App(request)),
+                        Poll::Ready(None) => return Poll::Ready(Woke::AppGone),
+                        Poll::Pending => {}
+                    }
+                }
+            } else if self.backlog.is_empty() {
+                if let Some(conn) = self.conn.as_mut() {
+                    if let Poll::Ready(event) = conn.poll_read(cx) {
+                        let gen = conn.gen;
+                        return Poll::Ready(Woke::Socket { gen, event });
+                    }
+                }
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Drives the close handshakes; drops the finished ones.
+    fn poll_closing(&mut self, cx: &mut Context<'_>) {
+        self.closing
+            .retain_mut(|close| close.as_mut().poll(cx).is_pending());
+        if let Some(close) = self.disconnect_close.as_mut() {
+            if let Poll::Ready(outcome) = close.as_mut().poll(cx) {
+                self.disconnect_outcome = Some(outcome);
+                self.disconnect_close = None;
+            }
+        }
+        let live = self.closing.len() + usize::from(self.disconnect_close.is_some());
+        self.shared.closing.store(live, Ordering::Relaxed);
     }
 
     /// Records a step and hands it to the core.
@@ -326,41 +351,30 @@ impl Driver {
         }
     }
 
-    fn handle(&mut self, message: ToDriver) {
-        match message {
-            ToDriver::Dialed { gen, result } => {
-                if self.dial.as_ref().map(|(g, _)| *g) != Some(gen) {
-                    return; // a cancelled dial: its socket is simply dropped
-                }
-                self.dial = None;
-                match result {
-                    Ok(ws) => {
-                        let count = TaskCount::new(&self.shared.tasks);
-                        self.conn = Some(Conn::start(gen, *ws, self.to_driver.clone(), count));
-                        self.feed(Step::Input(Input::DialSucceeded { gen }));
-                    }
-                    Err(failure) => self.feed(Step::Input(Input::DialFailed { gen, failure })),
-                }
+    fn dialed(&mut self, gen: Generation, result: Result<Box<Ws>, DialFailure>) {
+        match result {
+            Ok(ws) => {
+                self.conn = Some(Connection::new(gen, *ws));
+                self.feed(Step::Input(Input::DialSucceeded { gen }));
             }
-            ToDriver::Socket { gen, event } => {
-                if self.conn.as_ref().map(|c| c.gen) != Some(gen) {
-                    return; // a connection the core already let go of
-                }
-                let input = match event {
-                    SocketEvent::Text(text) => Input::Received { gen, text },
-                    SocketEvent::Heard => Input::Heard { gen },
-                    SocketEvent::TooLarge => Input::TooLarge { gen },
-                    SocketEvent::Closed { code, reason } => {
-                        if let Some(conn) = self.conn.take() {
-                            // It is echoing the peer's close: reap it later.
-                            self.closing.push(conn.ended());
-                        }
-                        Input::SocketClosed { gen, code, reason }
-                    }
-                };
-                self.feed(Step::Input(input));
-            }
+            Err(failure) => self.feed(Step::Input(Input::DialFailed { gen, failure })),
         }
+    }
+
+    fn socket(&mut self, gen: Generation, event: SocketEvent) {
+        let input = match event {
+            SocketEvent::Text(text) => Input::Received { gen, text },
+            SocketEvent::Heard => Input::Heard { gen },
+            SocketEvent::TooLarge => Input::TooLarge { gen },
+            SocketEvent::Closed { code, reason } => {
+                if let Some(conn) = self.conn.take() {
+                    // Echo the peer's close; reaped when done.
+                    self.closing.push(conn.ended(self.runtime, CLOSE_GRACE));
+                }
+                Input::SocketClosed { gen, code, reason }
+            }
+        };
+        self.feed(Step::Input(input));
     }
 
     fn request(&mut self, request: Request) {
@@ -450,15 +464,8 @@ impl Driver {
                     };
                     tracing::debug!(gen = gen.0, "dialing");
                     let url = self.link.config().url().to_owned();
-                    let task = smol::spawn(socket::dial(
-                        gen,
-                        url,
-                        token,
-                        self.tls.clone(),
-                        self.dialed.clone(),
-                        TaskCount::new(&self.shared.tasks),
-                    ));
-                    self.dial = Some((gen, task));
+                    let dial = socket::open(self.runtime, url, token, self.tls.clone());
+                    self.dial = Some((gen, Box::pin(async { dial.await.map(Box::new) })));
                 }
                 Command::CancelDial { gen } => {
                     if self.dial.as_ref().map(|(g, _)| *g) == Some(gen) {
@@ -466,12 +473,12 @@ impl Driver {
                     }
                 }
                 Command::Send { gen, frame } => {
-                    if let Some(conn) = self.conn.as_ref().filter(|c| c.gen == gen) {
+                    if let Some(conn) = self.conn.as_mut().filter(|c| c.gen == gen) {
                         conn.send(Message::text(frame.to_line()));
                     }
                 }
                 Command::Ping { gen } => {
-                    if let Some(conn) = self.conn.as_ref().filter(|c| c.gen == gen) {
+                    if let Some(conn) = self.conn.as_mut().filter(|c| c.gen == gen) {
                         conn.send(Message::Ping(Vec::new().into()));
                     }
                 }
@@ -530,19 +537,12 @@ impl Driver {
                 .saturating_duration_since(Instant::now())
                 .min(CLOSE_GRACE)
         });
-        let task = conn.close(code, reason, grace);
+        let close = conn.close(self.runtime, code, reason, grace);
         if self.disconnecting {
-            self.disconnect_close = Some(task);
+            self.disconnect_close = Some(close);
         } else {
-            self.closing.push(task);
+            self.closing.push(close);
         }
-    }
-
-    /// Drops the close handshakes that have finished.
-    fn reap(&mut self) {
-        self.closing.retain(|task| !task.is_finished());
-        let live = self.closing.len() + usize::from(self.disconnect_close.is_some());
-        self.shared.closing.store(live, Ordering::Relaxed);
     }
 
     fn acceptance(&self, buffer_id: Option<&str>) -> Option<Acceptance> {
@@ -609,19 +609,23 @@ impl Driver {
             let _ = reply.try_send(crate::Settlement::Closed { ambiguous: false }.to_json());
         }
         let outcome = match self.disconnect_close.take() {
-            Some(task) => match task.await {
+            Some(close) => Some(close.await),
+            None => self.disconnect_outcome,
+        };
+        let outcome = match outcome {
+            Some(outcome) => match outcome {
                 CloseOutcome::Acknowledged => Disconnected::Acknowledged,
                 CloseOutcome::Flushed => Disconnected::Flushed,
                 CloseOutcome::NotFlushed => Disconnected::NotFlushed,
-                CloseOutcome::PeerClosed | CloseOutcome::Dropped => Disconnected::NoConnection,
+                CloseOutcome::PeerClosed => Disconnected::NoConnection,
             },
             None => Disconnected::NoConnection,
         };
         for waiter in self.disconnect_waiters.drain(..) {
             let _ = waiter.try_send(outcome);
         }
-        for task in self.closing.drain(..) {
-            task.await;
+        for close in self.closing.drain(..) {
+            close.await;
         }
         self.shared.closing.store(0, Ordering::Relaxed);
         // The last events (the final states, a fatal report) wait for room;

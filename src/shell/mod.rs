@@ -1,13 +1,16 @@
 //! The smol shell: runs a [`Link`](crate::Link) against real sockets.
 //!
-//! [`RelayLink::spawn`] starts one task that owns the core (no lock around
-//! it). That task executes the core's commands (dial with a token minted
-//! at dial time, write frames, close, sleep until the single next deadline
-//! of [`Link::poll_timeout`](crate::Link::poll_timeout)) and feeds what
-//! happens back in as inputs. Each connection runs in one small task that
-//! reads, writes and closes it, so a stalled connector can never block the
-//! link. The one-dialer rule, backoff and generations live in the core
-//! only: the shell has no retry logic of its own.
+//! A link runs as one future, its [`LinkDriver`], which owns the core (no
+//! lock around it), the dial in progress, the live connection and the
+//! close handshakes. It executes the core's commands (dial with a token
+//! minted at dial time, write frames, close, sleep until the single next
+//! deadline of [`Link::poll_timeout`](crate::Link::poll_timeout)) and feeds
+//! what happens back in as inputs; writes never wait for reads, so a
+//! stalled connector can never block the link. [`RelayLink::spawn`] runs
+//! the driver on smol's global executor; [`RelayLink::new`] hands it to the
+//! application to spawn on its own executor. The one-dialer rule, backoff
+//! and generations live in the core only: the shell has no retry logic of
+//! its own.
 //!
 //! The application holds a cloneable [`RelayLink`] handle (requests) and
 //! one [`Events`] stream (deliveries, state changes, the fatal report).
@@ -31,6 +34,7 @@
 
 mod driver;
 mod publish;
+mod runtime;
 mod socket;
 mod tasks;
 #[cfg(feature = "tls")]
@@ -48,6 +52,8 @@ use crate::command::{FatalReport, LinkState, PlatformState, Settlement};
 use crate::config::Config;
 use crate::protocol::{Descriptor, InboundFrame, InterruptInboundFrame, PassthroughFrame};
 use crate::RequestId;
+
+pub use runtime::Runtime;
 
 pub(crate) use driver::Request;
 
@@ -79,6 +85,10 @@ pub struct Options {
     /// wait in TCP) while timers, keepalive pings, writes and request
     /// settlement go on; nothing is dropped.
     pub event_capacity: usize,
+    /// The reactor of the link's sockets and timers (default smol's);
+    /// with the `tokio` feature, [`Runtime::Tokio`] runs the link on
+    /// tokio's alone.
+    pub runtime: Runtime,
 }
 
 impl Default for Options {
@@ -90,6 +100,7 @@ impl Default for Options {
             extra_roots: Vec::new(),
             command_log: None,
             event_capacity: DEFAULT_EVENT_CAPACITY,
+            runtime: Runtime::Smol,
         }
     }
 }
@@ -149,8 +160,8 @@ impl Disconnected {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct ShellStats {
-    /// Tasks of this link alive now: the driver, a dial in progress, the
-    /// open connection and connections finishing their close handshake.
+    /// Tasks of this link alive now: its driver (1 while it runs; the dial,
+    /// the connection and the close handshakes run inside it).
     pub live_tasks: usize,
     /// Connections finishing a close handshake (each within its grace).
     pub closing_connections: usize,
@@ -334,6 +345,8 @@ pub(crate) struct Shared {
     pub(crate) backlogged: AtomicBool,
     /// The channel's bound.
     pub(crate) event_capacity: usize,
+    /// The reactor of the link's sockets and timers.
+    pub(crate) runtime: Runtime,
 }
 
 const STATES: [LinkState; 9] = [
@@ -382,6 +395,31 @@ impl Shared {
     }
 }
 
+/// The future that runs one link ([`RelayLink::new`]): `Send + 'static`,
+/// for any executor. It owns the core, the live connection and the close
+/// handshakes, and completes when the link has ended.
+#[must_use = "the link runs only while its driver is polled"]
+pub struct LinkDriver {
+    future: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+}
+
+impl std::fmt::Debug for LinkDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkDriver").finish_non_exhaustive()
+    }
+}
+
+impl std::future::Future for LinkDriver {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        self.future.as_mut().poll(cx)
+    }
+}
+
 /// A cloneable, `Send` handle to a running relay link.
 ///
 /// The link runs until it is closed ([`disconnect`](RelayLink::disconnect))
@@ -396,10 +434,53 @@ pub struct RelayLink {
 }
 
 impl RelayLink {
-    /// Starts a link: validates the shell options, spawns the task that
-    /// owns the core on smol's global executor and dials at once.
+    /// Starts a link: validates the shell options, spawns the one task
+    /// that owns the core and its connection on smol's global executor,
+    /// and dials at once.
+    ///
+    /// With [`Runtime::Tokio`] the driver is spawned on the current tokio
+    /// runtime instead (an error outside one).
     pub fn spawn(config: Config, options: Options) -> Result<(RelayLink, Events), SpawnError> {
-        let (requests, events, shared) = driver::spawn(config, options)?;
+        #[cfg(feature = "tokio")]
+        if options.runtime == Runtime::Tokio {
+            let handle = tokio::runtime::Handle::try_current().map_err(|_| SpawnError::Option {
+                field: "runtime",
+                problem: "Runtime::Tokio needs a tokio runtime to spawn on",
+            })?;
+            let (link, events, driver) = RelayLink::new(config, options)?;
+            drop(handle.spawn(driver));
+            return Ok((link, events));
+        }
+        let (link, events, driver) = RelayLink::new(config, options)?;
+        smol::spawn(driver).detach();
+        Ok((link, events))
+    }
+
+    /// Builds a link without starting it: the handle, the event stream and
+    /// the [`LinkDriver`] future that runs the link (it dials when first
+    /// polled). Spawn the driver on the application's own executor
+    /// (`smol::spawn(driver)`, `tokio::spawn(driver)`, or a thread with
+    /// `block_on(driver)`); it ends when the link is closed or disabled,
+    /// or after the link disconnected because every handle and the event
+    /// stream were dropped.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use relay_link::config::Config;
+    /// use relay_link::shell::{Options, RelayLink};
+    ///
+    /// let config = Config::builder("wss://connector.example/").build()?;
+    /// let (link, events, driver) = RelayLink::new(config, Options::default())?;
+    /// std::thread::spawn(move || smol::block_on(driver));
+    /// # drop((link, events));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn new(
+        config: Config,
+        options: Options,
+    ) -> Result<(RelayLink, Events, LinkDriver), SpawnError> {
+        let (requests, events, shared, future) = driver::build(config, options)?;
         Ok((
             RelayLink {
                 requests: requests.clone(),
@@ -410,6 +491,7 @@ impl RelayLink {
                 shared,
                 requests,
             },
+            LinkDriver { future },
         ))
     }
 
@@ -498,7 +580,7 @@ impl RelayLink {
         {
             return Disconnected::AlreadyEnded;
         }
-        match socket::within(budget, done.recv()).await {
+        match self.shared.runtime.within(budget, done.recv()).await {
             Some(Ok(outcome)) => outcome,
             Some(Err(_)) => Disconnected::AlreadyEnded,
             None => Disconnected::BudgetExhausted,

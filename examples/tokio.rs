@@ -1,0 +1,51 @@
+//! A tokio application embedding a link: the link's sockets and timers run
+//! on tokio's reactor (`Runtime::Tokio`), its driver is a tokio task.
+//!
+//! `cargo run --example tokio --features tokio` (it starts the loopback
+//! test connector, so no outside service is needed).
+
+use std::time::Duration;
+
+use relay_link::config::Config;
+use relay_link::shell::{Event, Options, RelayLink, Runtime};
+use relay_link::testing::{Connector, ConnectorOptions};
+use relay_link::token::Secret;
+use relay_link::LinkState;
+use serde_json::{json, Map, Value};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let connector = Connector::start(ConnectorOptions::default()).await?;
+    connector.add_gateway("gw-1", Secret::new("s3cret"));
+
+    let config = Config::builder(connector.url())
+        .gateway_id("gw-1")
+        .secret("s3cret")
+        .identity("discord", "bot-1")
+        .build()?;
+    let options = Options {
+        runtime: Runtime::Tokio,
+        ..Options::default()
+    };
+    let (link, mut events, driver) = RelayLink::new(config, options)?;
+    let driver = tokio::spawn(driver);
+
+    while let Some(event) = events.next().await {
+        if let Event::State { state, platform } = event {
+            println!("state {state} (platform {platform})");
+            if state == LinkState::Handshaken {
+                break;
+            }
+        }
+    }
+    let mut action = Map::new();
+    action.insert("op".into(), Value::from("send"));
+    action.insert("text".into(), json!("hello from tokio"));
+    println!("result {}", link.send(action, Some("discord")).await);
+    println!(
+        "disconnect {:?}",
+        link.disconnect(Duration::from_secs(2)).await
+    );
+    driver.await?;
+    Ok(())
+}
