@@ -6,5 +6,7 @@
 mod harness;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    harness::run(data);
+    let reached = harness::run(data);
+    // A configured link always ran at least its start and final disconnect.
+    assert!(!reached.configured || reached.steps >= 2);
 });
