@@ -6,7 +6,9 @@
 #
 # Extra cargo flags come from CARGO_BENCH_FLAGS. The benchmark measures the
 # sans-IO core only, so CARGO_BENCH_FLAGS=--no-default-features (no socket
-# shell, TLS or CLI to compile) gives the same figures with a faster build.
+# shell or TLS to compile) gives the same figures with a faster build. The
+# bench belongs to the library package (`-p relay-link`), so the CLI crate
+# of the workspace neither builds nor adds its features.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -18,10 +20,10 @@ mkdir -p "$target"
 rm -rf "$target/criterion/decoder" "$target/criterion/machine"
 
 # shellcheck disable=SC2086 # CARGO_BENCH_FLAGS is a list of flags
-cargo bench --bench core ${CARGO_BENCH_FLAGS:-} --no-run
+cargo bench -p relay-link --bench core ${CARGO_BENCH_FLAGS:-} --no-run
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 # shellcheck disable=SC2086
-cargo bench --bench core ${CARGO_BENCH_FLAGS:-} -- "$@" 2>&1 | tee "$log"
+cargo bench -p relay-link --bench core ${CARGO_BENCH_FLAGS:-} -- "$@" 2>&1 | tee "$log"
 load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 env="$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(rustc --version), load avg before $load_before / after $load_after"

@@ -23,10 +23,10 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 4096 ]; then
 fi
 
 # shellcheck disable=SC2086 # CARGO_BENCH_FLAGS is a list of flags
-cargo bench --bench loopback ${CARGO_BENCH_FLAGS:-} --no-run
+cargo bench -p relay-link --bench loopback ${CARGO_BENCH_FLAGS:-} --no-run
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 # shellcheck disable=SC2086
-cargo bench --bench loopback ${CARGO_BENCH_FLAGS:-} -- "$@" 2>&1 | tee "$log"
+cargo bench -p relay-link --bench loopback ${CARGO_BENCH_FLAGS:-} -- "$@" 2>&1 | tee "$log"
 load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 env="$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(rustc --version), load avg before $load_before / after $load_after"

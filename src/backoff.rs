@@ -11,6 +11,22 @@
 //! resolution of recorded traces: every delay is a whole number of
 //! milliseconds, except when `[d/2, d]` contains no whole millisecond
 //! (`d` below about 2 ms), where the delay is `d` itself.
+//!
+//! ```
+//! use std::time::Duration;
+//! use relay_link::backoff::Backoff;
+//!
+//! let mut ladder = Backoff::new(Duration::from_secs(1), Duration::from_secs(30), 7);
+//! let first = ladder.next_delay();
+//! assert!(first >= Duration::from_millis(500) && first <= Duration::from_secs(1));
+//! let second = ladder.next_delay();
+//! assert!(second >= Duration::from_secs(1) && second <= Duration::from_secs(2));
+//! assert_eq!(ladder.ceiling(10), Duration::from_secs(30)); // capped
+//!
+//! // The same seed gives the same delays: a replay is exact.
+//! let mut again = Backoff::new(Duration::from_secs(1), Duration::from_secs(30), 7);
+//! assert_eq!((again.next_delay(), again.next_delay()), (first, second));
+//! ```
 
 use std::time::Duration;
 

@@ -3,6 +3,19 @@
 //! The shell drains them with [`Link::poll_command`](crate::Link::poll_command)
 //! and executes them in order. Commands that act on a dial or a
 //! connection carry its [`Generation`].
+//!
+//! ```
+//! use relay_link::{LinkState, PlatformState, Settlement};
+//!
+//! // What the application sees for a request lost in a drop.
+//! let lost = Settlement::ConnectionLost;
+//! assert!(lost.is_ambiguous());
+//! assert_eq!(lost.to_json()["error"], "relay transport connection lost");
+//!
+//! assert_eq!(LinkState::Handshaken.name(), "handshaken");
+//! assert!(LinkState::Disabled.is_terminal());
+//! assert_eq!(PlatformState::Retrying.name(), "retrying");
+//! ```
 
 use std::fmt;
 

@@ -4,6 +4,21 @@
 //! messages in any way: several per message, or one split over several.
 //! [`LineDecoder`] reassembles them and parses each complete line with
 //! [`parse_line`].
+//!
+//! ```
+//! use relay_link::decoder::{LineDecoder, DEFAULT_MAX_FRAME_SIZE};
+//! use relay_link::protocol::LineOutcome;
+//!
+//! let mut decoder = LineDecoder::new(DEFAULT_MAX_FRAME_SIZE);
+//! let mut out = Vec::new();
+//! // One frame split over two messages, then a second frame.
+//! decoder.push(r#"{"type":"going_id"#, &mut out)?;
+//! assert!(out.is_empty());
+//! decoder.push("le_ack\"}\nnot json\n", &mut out)?;
+//! assert!(matches!(&out[0], LineOutcome::Frame(frame) if frame.kind() == "going_idle_ack"));
+//! assert!(matches!(&out[1], LineOutcome::Malformed(_)));
+//! # Ok::<(), relay_link::decoder::FrameTooLarge>(())
+//! ```
 
 use crate::protocol::{parse_line, LineOutcome};
 

@@ -6,6 +6,12 @@
 //! records each change of the machine's state. [`mermaid`] renders the
 //! result as a Mermaid state diagram. Nothing here is hand-written, so the
 //! diagram cannot drift from the code.
+//!
+//! ```
+//! let diagram = relay_link::diagram::mermaid();
+//! assert!(diagram.starts_with("stateDiagram-v2"));
+//! assert!(diagram.contains("revoked --> disabled"));
+//! ```
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::time::{Duration, Instant};

@@ -4,6 +4,24 @@
 //! calls into inputs. Inputs that report on a dial or a connection carry
 //! the [`Generation`] of the [`Command::Dial`](crate::Command::Dial) they
 //! answer, so the core can tell stale news from current news.
+//!
+//! ```
+//! use std::time::Instant;
+//! use relay_link::{config::Config, Command, Generation, Input, Link};
+//!
+//! let config = Config::builder("http://127.0.0.1:8765").build()?;
+//! let t0 = Instant::now();
+//! let mut link = Link::new(config, 1, t0);
+//! link.handle_input(Input::Start, t0);
+//! assert!(matches!(link.poll_command(), Some(Command::Dial { gen: Generation(1), .. })));
+//! link.drain_commands();
+//!
+//! // News about a generation that is not the live one is stale: ignored.
+//! link.handle_input(Input::DialSucceeded { gen: Generation(7) }, t0);
+//! assert_eq!(link.poll_command(), None);
+//! assert_eq!(link.stats().stale_inputs, 1);
+//! # Ok::<(), relay_link::config::ConfigError>(())
+//! ```
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -10,7 +10,66 @@
 //! any handshake) or an expired token (4401 `expired`). A revoked link ends
 //! in a neutral **Disabled** state and never dials again.
 //!
-//! ## The sans-IO core and its driving contract
+//! ## Embedding the link
+//!
+//! [`shell::RelayLink`] runs a link on smol's global executor: the
+//! application keeps a cloneable handle for requests and reads one
+//! [`shell::Events`] stream of deliveries, state changes and the fatal
+//! report. Its futures are runtime-agnostic, so a tokio program awaits them
+//! the same way.
+//!
+#![cfg_attr(
+    feature = "shell",
+    doc = r#"
+```no_run
+use std::time::Duration;
+use relay_link::config::Config;
+use relay_link::shell::{Event, Options, RelayLink};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let config = Config::builder("https://connector.example") // wss://connector.example/relay
+        .gateway_id("gw-1")
+        .secret(std::env::var("RELAY_LINK_SECRET")?)            // never logged
+        .identity("discord", "bot-1")
+        .build()?;                                              // checked before any dial
+    let (link, mut events) = RelayLink::spawn(config, Options::default())?;
+
+    let reader = smol::spawn(async move {
+        while let Some(event) = events.next().await {
+            match event {
+                Event::Inbound { frame, acceptance } => {
+                    if let Ok(message) = frame.event() {
+                        println!("{:?}", message.text);
+                    }
+                    if let Some(acceptance) = acceptance {
+                        acceptance.accept(); // the inbound_ack goes out only now
+                    }
+                }
+                Event::State { state, platform } => println!("{state} / {platform}"),
+                Event::Fatal(report) => println!("{}", report.message),
+                _ => {}
+            }
+        }
+    });
+
+    smol::block_on(async {
+        let action = serde_json::json!({"op": "send", "text": "hi"});
+        let result = link.send(action.as_object().cloned().unwrap_or_default(), Some("discord")).await;
+        println!("{result}"); // settled exactly once, never hangs
+        link.disconnect(Duration::from_secs(5)).await; // drains, closes with 1000
+        reader.await;
+    });
+    Ok(())
+}
+```
+"#
+)]
+#![cfg_attr(
+    not(feature = "shell"),
+    doc = "*(The example needs the `shell` feature, which this build does not have.)*"
+)]
+//!
+//! ## Bringing your own IO: the sans-IO core
 //!
 //! [`Link`] is a pure, synchronous state machine. It does no IO, reads no
 //! clock and draws no OS randomness: the caller passes `now` into every
@@ -74,23 +133,35 @@
 //!   [`decoder`]: the per-connection line buffer.
 //! * [`config`]: validated configuration and URL normalisation;
 //!   [`token`]: upgrade tokens and the redacting [`token::Secret`].
-//! * [`backoff`]: the seeded backoff ladder; [`timers`]: the named timers.
+//! * [`Link`], [`input`], [`command`]: the core, what it is told and what
+//!   it asks; [`backoff`]: the seeded backoff ladder; [`timers`]: the named
+//!   timers.
 //! * [`trace`]: recording, replaying and rendering traces;
 //!   [`diagram`]: the state diagram generated from the machine.
-//! * `shell` (feature `shell`): `RelayLink`, the smol task that runs a
-//!   `Link` against real sockets, with a cloneable handle and an event
-//!   stream; `wss://` through rustls with the feature `tls`.
-//! * `testing` (feature `testing`): `Connector`, a scriptable loopback test
-//!   connector.
+//! * [`shell`] (feature `shell`): [`shell::RelayLink`], the smol task that
+//!   runs a `Link` against real sockets.
+//! * [`testing`] (feature `testing`): [`testing::Connector`], a scriptable
+//!   loopback test connector.
 //!
 //! ## Features
 //!
-//! `default = ["shell", "tls", "testing", "cli"]`. With
-//! `--no-default-features` only the sans-IO core is built: no smol, no
-//! sockets, no TLS.
+//! | feature | default | what it adds | dependencies it pulls |
+//! |---|---|---|---|
+//! | (none) | | the sans-IO core: [`Link`], [`protocol`], [`config`], [`token`], [`trace`] | serde, serde_json, statig, hmac, sha2, base64, hex, fastrand, thiserror, memchr |
+//! | `shell` | yes | [`shell`]: `RelayLink` on smol, `ws://` | smol, async-tungstenite, futures-util, tracing |
+//! | `tls` | yes | `wss://` through rustls (ring, webpki roots, extra roots in `shell::Options`) | futures-rustls, rustls, webpki-roots, rustls-pki-types |
+//! | `testing` | yes | [`testing`]: the loopback test `Connector`, to test an embedding against | (those of `shell`) |
 //!
-//! See `docs/state-machine.md` for every state, input and transition.
+//! `relay-link = { version = "…", default-features = false }` builds the
+//! core alone: no smol, no sockets, no TLS. The `relay-link` command-line
+//! tool is a separate crate of the repository's workspace (`cli/`), so a
+//! library user compiles none of its dependencies.
+//!
+//! The wire contract, with every choice this crate made, is
+//! `docs/contract.md` in the repository and the package; every state, input
+//! and transition is in `docs/state-machine.md`.
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod backoff;
 mod buffers;
@@ -107,8 +178,10 @@ mod machine;
 pub mod protocol;
 mod requests;
 #[cfg(feature = "shell")]
+#[cfg_attr(docsrs, doc(cfg(feature = "shell")))]
 pub mod shell;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 pub mod timers;
 pub mod token;

@@ -4,6 +4,22 @@
 //! [`Link::poll_timeout`](crate::Link::poll_timeout) reports the earliest
 //! and [`Link::handle_timeout`](crate::Link::handle_timeout) fires those
 //! that are due.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use relay_link::{config::Config, Input, Link, Timer};
+//!
+//! let config = Config::builder("http://127.0.0.1:8765")
+//!     .connect_timeout(Duration::from_secs(10))
+//!     .build()?;
+//! let t0 = Instant::now();
+//! let mut link = Link::new(config, 1, t0);
+//! link.handle_input(Input::Start, t0);
+//! // While the dial is in flight, the next deadline is its connect timeout.
+//! assert_eq!(link.poll_timeout(), Some((t0 + Duration::from_secs(10), Timer::Connect)));
+//! assert_eq!(Timer::Connect.name(), "connect");
+//! # Ok::<(), relay_link::config::ConfigError>(())
+//! ```
 
 use std::fmt;
 use std::time::{Duration, Instant};

@@ -252,3 +252,42 @@ fn a_single_message_over_the_frame_limit_is_closed_with_1009() {
         watch.until_state(LinkState::Handshaken).await;
     });
 }
+
+#[test]
+fn a_batch_takes_every_event_already_waiting_up_to_its_maximum() {
+    run(async {
+        let connector = connector().await;
+        let (link, mut watch) = spawn(fast_config(&connector));
+        watch.until_state(LinkState::Handshaken).await;
+        for n in 0..10 {
+            connector.push_inbound(GW, json!({"text": format!("b{n}")}));
+        }
+        let mut texts = Vec::new();
+        let mut events = watch.into_events();
+        // Wait until all ten are queued, then take them in two batches.
+        deadline(WAIT, "ten queued events", async {
+            while link.stats().queued_events < 10 {
+                sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        // Every event is already waiting: the first batch is full.
+        let mut batches = Vec::new();
+        while texts.len() < 10 {
+            let batch = events.next_batch(6).await;
+            assert!(!batch.is_empty() && batch.len() <= 6, "{}", batch.len());
+            batches.push(batch.len());
+            for event in batch {
+                if let Event::Inbound { frame, .. } = event {
+                    texts.push(frame.event().expect("typed").text.unwrap_or_default());
+                }
+            }
+        }
+        assert_eq!(batches[0], 6, "{batches:?}");
+        let wanted: Vec<String> = (0..10).map(|n| format!("b{n}")).collect();
+        assert_eq!(texts, wanted);
+        assert_eq!(link.stats().queued_events, 0);
+        link.disconnect(Duration::from_secs(2)).await;
+        while !events.next_batch(16).await.is_empty() {}
+    });
+}

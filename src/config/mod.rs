@@ -6,6 +6,24 @@
 //! therefore always usable. [`Config::summary`] gives a secret-free,
 //! serialisable [`ConfigSummary`] for trace headers, and
 //! [`ConfigSummary::to_config`] turns it back into a `Config` for replay.
+//!
+//! ```
+//! use std::time::Duration;
+//! use relay_link::config::Config;
+//!
+//! let config = Config::builder("https://connector.example")
+//!     .gateway_id("gw-1")
+//!     .secret("s3cret")
+//!     .identity("slack", "B01")
+//!     .ping_interval(Duration::from_secs(20))
+//!     .build()?;
+//! assert_eq!(config.url(), "wss://connector.example/relay");
+//!
+//! // Refused before anything dials, naming the field.
+//! let refused = Config::builder("https://connector.example").gateway_id("gw:1").build();
+//! assert!(refused.unwrap_err().to_string().contains("gateway"));
+//! # Ok::<(), relay_link::config::ConfigError>(())
+//! ```
 
 use std::fmt;
 use std::time::Duration;

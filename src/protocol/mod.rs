@@ -6,6 +6,21 @@
 //! which never panics and sorts it into a [`LineOutcome`]. Unknown keys, at
 //! the top level and inside events, forwards and descriptors, are kept and
 //! written back by the `to_line` / `Serialize` of the typed frames.
+//!
+//! ```
+//! use relay_link::protocol::{parse_line, IncomingFrame, LineOutcome};
+//!
+//! let line = r#"{"type":"outbound_result","requestId":"r1","result":{"success":true},"trace":"x"}"#;
+//! let LineOutcome::Frame(IncomingFrame::OutboundResult(frame)) = parse_line(line) else {
+//!     panic!("an outbound_result");
+//! };
+//! assert_eq!(frame.result["success"], true);
+//! // The unknown key survives a parse and a re-serialisation.
+//! assert!(IncomingFrame::OutboundResult(frame).to_line().contains(r#""trace":"x""#));
+//!
+//! // Unknown types are ignored, not errors: connectors can add frames.
+//! assert!(matches!(parse_line(r#"{"type":"future_frame"}"#), LineOutcome::Ignored { .. }));
+//! ```
 
 mod descriptor;
 mod event;

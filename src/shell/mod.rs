@@ -31,6 +31,29 @@
 //! Everything runs on smol's global executor, so any program can embed it:
 //! from plain threads with `smol::block_on`, or from tokio by awaiting the
 //! handle's futures (they are runtime-agnostic).
+//!
+//! ```
+//! use std::time::Duration;
+//! use relay_link::config::Config;
+//! use relay_link::shell::{Event, Options, RelayLink};
+//! use relay_link::LinkState;
+//!
+//! let config = Config::builder("http://127.0.0.1:9").build()?; // nothing listens there
+//! let (link, mut events) = RelayLink::spawn(config, Options::default())?;
+//! smol::block_on(async {
+//!     link.disconnect(Duration::from_secs(1)).await;
+//!     assert_eq!(link.state(), LinkState::Closed);
+//!     // The stream reports the way there and ends with the link.
+//!     let mut last = None;
+//!     while let Some(event) = events.next().await {
+//!         if let Event::State { state, .. } = event {
+//!             last = Some(state);
+//!         }
+//!     }
+//!     assert_eq!(last, Some(LinkState::Closed));
+//! });
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod driver;
 mod publish;
@@ -71,6 +94,7 @@ pub struct Options {
     /// Extra trusted root certificates (DER) for `wss://`, on top of the
     /// webpki roots.
     #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub extra_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
     /// Test hook: a copy of every [`Command`](crate::Command) the shell
     /// executes, in order, sent right after it is polled from the core. With
@@ -252,6 +276,23 @@ impl Events {
             futures_util::Stream::poll_next(std::pin::Pin::new(&mut *self), cx)
         })
         .await
+    }
+
+    /// Waits for the next event, then takes every event already waiting
+    /// behind it, up to `max` in all (at least one): one wake-up for a
+    /// whole batch. An empty vector means the link has ended.
+    pub async fn next_batch(&mut self, max: usize) -> Vec<Event> {
+        let Some(first) = self.next().await else {
+            return Vec::new();
+        };
+        let mut batch = vec![first];
+        while batch.len() < max {
+            match self.try_next() {
+                Some(event) => batch.push(event),
+                None => break,
+            }
+        }
+        batch
     }
 
     /// The next event if one is ready.

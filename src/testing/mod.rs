@@ -78,6 +78,7 @@ pub struct ConnectorOptions {
     /// Serve `wss://` with this rustls configuration (the URL then names
     /// `localhost`).
     #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// The `result` of an `outbound` whose op has no
     /// [`set_result`](Connector::set_result). Default `{"success": true}`.

@@ -99,7 +99,7 @@ fn line_error(line: usize, message: impl fmt::Display) -> TraceError {
 /// Milliseconds (with sub-millisecond decimals) as a JSON number.
 fn millis_value(at: Duration) -> Value {
     let nanos = at.as_nanos();
-    if nanos % 1_000_000 == 0 {
+    if nanos.is_multiple_of(1_000_000) {
         Value::from((nanos / 1_000_000) as u64)
     } else {
         Value::from(nanos as f64 / 1_000_000.0)

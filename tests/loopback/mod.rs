@@ -317,6 +317,11 @@ impl Watch {
         }
     }
 
+    /// The event stream itself (what was pulled already stays here).
+    pub fn into_events(self) -> Events {
+        self.events
+    }
+
     /// Takes the non-state events pulled so far but not expected.
     pub fn take_backlog(&mut self) -> Vec<Event> {
         self.backlog.drain(..).collect()

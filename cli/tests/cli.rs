@@ -1,5 +1,5 @@
 //! The `relay-link` binary against the contract scripts rely on
-//! (`/work/shared/cli-contract.md`): the built program is run as a child
+//! (`docs/contract.md` §8): the built program is run as a child
 //! process, talking to an in-process loopback [`Connector`].
 //!
 //! Every wait has a deadline; on a deadline the child is killed and the test
