@@ -45,6 +45,7 @@
 //! ```
 
 mod auth;
+mod knobs;
 mod record;
 mod script;
 mod server;

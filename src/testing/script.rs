@@ -21,6 +21,8 @@ pub(super) enum ConnCmd {
     Lines(Vec<String>),
     /// Messages sent verbatim, one WebSocket text message each.
     Raw(Vec<String>),
+    /// One binary message, sent verbatim.
+    Binary(Vec<u8>),
     /// Close with this code and reason, then wait for the reply.
     Close(u16, String),
     /// Drop the socket without a close frame.
@@ -70,6 +72,12 @@ pub(super) struct Gateway {
     /// Sent `going_idle` on its latest connection: pushes are buffered.
     pub(super) idle: bool,
     pub(super) buffered: Vec<Buffered>,
+    /// Outgoing messages go out as binary (UTF-8 bytes) messages.
+    pub(super) binary: bool,
+    /// How long each `outbound_result` is held before it is sent.
+    pub(super) result_delay: Option<std::time::Duration>,
+    /// Each `outbound_result` is sent twice.
+    pub(super) duplicate_results: bool,
 }
 
 /// An open connection, as the handle sees it.

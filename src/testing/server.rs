@@ -221,6 +221,7 @@ where
         rx,
         line: String::new(),
         outbox: Vec::new(),
+        delayed: Vec::new(),
         flush_at: None,
         closing_at: None,
         served: decision.verdict == Verdict::Accept,
@@ -249,6 +250,7 @@ struct Flags {
     stall: bool,
     split: bool,
     merge: bool,
+    binary: bool,
 }
 
 /// One upgraded connection.
@@ -262,6 +264,9 @@ struct Conn<S> {
     line: String,
     /// Lines waiting to be written.
     outbox: Vec<String>,
+    /// Results held back by [`delay_results`](super::Connector::delay_results):
+    /// each line and when it is due.
+    delayed: Vec<(Instant, String)>,
     /// When a merged batch is due.
     flush_at: Option<Instant>,
     /// Set once the connector sent a close: the connection ends at this
@@ -285,6 +290,7 @@ where
             stall: g.is_some_and(|g| g.stall),
             split: g.is_some_and(|g| g.split),
             merge: g.is_some_and(|g| g.merge),
+            binary: g.is_some_and(|g| g.binary),
         }
     }
 
@@ -301,10 +307,8 @@ where
             } else {
                 self.flush_at
             };
-            let deadline = match (flush_at, self.closing_at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let due = self.delayed.iter().map(|(at, _)| *at).min();
+            let deadline = [flush_at, self.closing_at, due].into_iter().flatten().min();
             let event = {
                 let rx = &self.rx;
                 let ws = &mut self.ws;
@@ -331,9 +335,15 @@ where
                 | Event::Command(None | Some(ConnCmd::Drop)) => return,
                 Event::Command(Some(command)) => self.on_command(command).await,
                 Event::Timer => {
-                    if self.closing_at.is_some_and(|at| at <= Instant::now()) {
+                    let now = Instant::now();
+                    if self.closing_at.is_some_and(|at| at <= now) {
                         return;
                     }
+                    let (due, later) = std::mem::take(&mut self.delayed)
+                        .into_iter()
+                        .partition(|(at, _)| *at <= now);
+                    self.delayed = later;
+                    self.outbox.extend(due.into_iter().map(|(_, line)| line));
                     self.flush_at = None;
                     self.flush().await
                 }
@@ -362,6 +372,10 @@ where
                 for message in messages {
                     self.send(Message::text(message)).await?;
                 }
+            }
+            ConnCmd::Binary(bytes) => {
+                self.flush().await?;
+                self.send(Message::binary(bytes)).await?;
             }
             ConnCmd::Close(code, reason) => {
                 self.flush().await?;
@@ -477,11 +491,21 @@ where
                     }
                 };
                 if let Some(result) = result {
-                    self.outbox.push(line_of(&json!({
+                    let line = line_of(&json!({
                         "type": "outbound_result",
                         "requestId": request_id,
                         "result": result,
-                    })));
+                    }));
+                    let gateway = state.gateway(&self.gateway);
+                    let copies = if gateway.duplicate_results { 2 } else { 1 };
+                    for _ in 0..copies {
+                        match gateway.result_delay {
+                            Some(delay) => {
+                                self.delayed.push((Instant::now() + delay, line.clone()))
+                            }
+                            None => self.outbox.push(line.clone()),
+                        }
+                    }
                 }
             }
             Some("going_idle") => {
@@ -506,19 +530,27 @@ where
             stall,
             split,
             merge,
+            binary,
         } = self.flags();
         if self.outbox.is_empty() || stall || self.closing_at.is_some() {
             return Ok(());
         }
         let lines = std::mem::take(&mut self.outbox);
         let messages = if merge { vec![lines.concat()] } else { lines };
+        let as_message = |text: String| {
+            if binary {
+                Message::binary(text.into_bytes())
+            } else {
+                Message::text(text)
+            }
+        };
         for message in messages {
             if split {
                 for piece in split_in_pieces(&message) {
-                    self.send(Message::text(piece)).await?;
+                    self.send(as_message(piece)).await?;
                 }
             } else {
-                self.send(Message::text(message)).await?;
+                self.send(as_message(message)).await?;
             }
         }
         Ok(())
