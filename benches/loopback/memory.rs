@@ -108,11 +108,12 @@ async fn measure<T>(kind: Kind<'_, T>) {
     let up = open[1..].iter().filter(|c| (kind.up)(c)).count();
     println!(
         "memory kind={} links={up} before_kib={before} after_kib={after} open_ms={} \
-         heap_bytes={} classes={} threads={}",
+         heap_bytes={} classes={} big={} threads={}",
         kind.name,
         opened.as_millis(),
         heap.bytes_since(&heap_before),
         heap.classes_since(&heap_before, up),
+        heap.big_since(&heap_before, up),
         thread_names().join(",")
     );
     std::io::stdout().flush().expect("stdout");
@@ -225,6 +226,7 @@ struct Report {
     open_ms: u64,
     heap_bytes: i64,
     classes: String,
+    big: String,
     threads: String,
 }
 
@@ -268,6 +270,7 @@ fn measure_role(kind: &str) -> Report {
         open_ms: number("open_ms") as u64,
         heap_bytes: number("heap_bytes"),
         classes: field("classes"),
+        big: field("big"),
         threads: field("threads"),
     }
 }
@@ -292,7 +295,14 @@ fn variant(name: &str, label: &str, link: &Report, bare: &Report) {
         bare.heap_kib(),
         link.classes
     );
-    println!("      bare's size classes: {}", bare.classes);
+    println!(
+        "      blocks >= 2 KiB by exact size (per link): {}",
+        link.big
+    );
+    println!(
+        "      bare's size classes: {}; big blocks: {}",
+        bare.classes, bare.big
+    );
     println!(
         "result memory_{name} links={} per_link_kib={per_link:.1} bare_kib={per_bare:.1} ratio={:.3} \
          heap_kib={:.1} bare_heap_kib={:.1}",
@@ -312,6 +322,12 @@ pub fn run() {
          descriptor received) with the shell's {} KiB read buffer; load {}",
         SHELL_READ_BUFFER / 1024,
         load_average()
+    );
+    println!(
+        "    size_of::<Event>() = {} B: a bounded event channel of {} preallocates {} slots of it",
+        std::mem::size_of::<relay_link::shell::Event>(),
+        relay_link::shell::DEFAULT_EVENT_CAPACITY,
+        relay_link::shell::DEFAULT_EVENT_CAPACITY
     );
     let bare = measure_role("bare");
     variant(
