@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the whole-stack loopback benchmark (benches/loopback.rs) and prints
+# Runs the whole-stack loopback benchmark (benches/loopback/) and prints
 # its table, then a summary of the ratios against their targets. See
 # docs/performance.md ("Loopback (whole stack)"). Arguments go to the bench
 # binary: section names to run only some of them (inbound, round_trip,
