@@ -12,14 +12,14 @@ use std::process::{Child, Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
 use relay_link::config::Config;
-use relay_link::shell::{Events, RelayLink};
+use relay_link::shell::{Events, Options, RelayLink, Runtime};
 use relay_link::testing::{Connector, ConnectorOptions};
 use relay_link::token::Secret;
 use relay_link::LinkState;
 use smol::LocalExecutor;
 
 use crate::bare::{self, shell_like_config, SHELL_READ_BUFFER};
-use crate::common::{handshaken, load_average, rss_kib, thread_names, verdict};
+use crate::common::{handshaken, load_average, options, rss_kib, thread_names, verdict};
 use crate::drive::{start, Drive};
 use crate::{alloc, ROLE};
 
@@ -28,6 +28,8 @@ const SECRET: &str = "bench-secret";
 const LINKS: usize = 1_000;
 /// Links opened before waiting for their handshakes (the listen backlog).
 const LINK_BATCH: usize = 100;
+/// The event capacity of the diagnostic `small-channel` kind.
+const SMALL_CHANNEL: usize = 16;
 /// Target of (c), KiB per idle link.
 const TARGET_KIB: f64 = 32.0;
 
@@ -164,6 +166,22 @@ pub fn memory_role(kind: &str) {
                 sleep: smol_sleep,
             })));
         }
+        // Diagnostic: the smol driver with a 16-event channel instead of
+        // the default 256 (the channel's slots are preallocated).
+        "small-channel" => smol::block_on(measure(Kind {
+            name: kind,
+            open: Box::new(move |n| {
+                Box::pin(links(n, move || {
+                    let options = Options {
+                        event_capacity: SMALL_CHANNEL,
+                        ..options(Runtime::Smol)
+                    };
+                    RelayLink::spawn(auth_config(url), options).expect("spawn")
+                }))
+            }),
+            up: link_up,
+            sleep: smol_sleep,
+        })),
         "bare" => smol::block_on(measure(Kind {
             name: kind,
             open: Box::new(move |n| {
@@ -341,6 +359,19 @@ pub fn run() {
         "(ii) RelayLink::new, drivers spawned on the app's executor:",
         &measure_role("own"),
         &bare,
+    );
+    let small = measure_role("small-channel");
+    println!(
+        "    diagnostic: smol driver with event_capacity {SMALL_CHANNEL}: RSS per link {:.1} KiB, \
+         live heap {:.1} KiB; big blocks: {}",
+        small.per_link_kib(),
+        small.heap_kib(),
+        small.big
+    );
+    println!(
+        "result memory_small_channel per_link_kib={:.1} heap_kib={:.1}",
+        small.per_link_kib(),
+        small.heap_kib()
     );
     #[cfg(feature = "tokio")]
     variant(
