@@ -50,19 +50,19 @@ for key, variant in VARIANTS:
     r = results.get(f"inbound_{key}")
     if r:
         row("(a) inbound frames/s vs bare split", variant, f"{r['link']:,.0f}",
-            f"{r['bare']:,.0f}", f"{r['ratio']:.2f}", ">= 0.33", r["ratio"] >= 0.33)
+            f"{r['bare']:,.0f}", f"{r['ratio']:.3f}", ">= 0.33", r["ratio"] >= 0.33)
         row("(a) inbound frames/s vs bare + Value", variant, f"{r['link']:,.0f}",
-            f"{r['bare_parsed']:,.0f}", f"{r['ratio_parsed']:.2f}", ">= 1.3", r["ratio_parsed"] >= 1.3)
+            f"{r['bare_parsed']:,.0f}", f"{r['ratio_parsed']:.3f}", ">= 1.3", r["ratio_parsed"] >= 1.3)
 for window in (1, 64):
     for key, variant in VARIANTS:
         r = results.get(f"round_trip_{window}_{key}")
         if not r:
             continue
         row(f"(b) round trips/s, {window} in flight, other thread", variant, f"{r['other']:,.0f}",
-            f"{r['bare']:,.0f}", f"{r['ratio_other']:.2f}", ">= 0.85", r["ratio_other"] >= 0.85)
+            f"{r['bare']:,.0f}", f"{r['ratio_other']:.3f}", ">= 0.85", r["ratio_other"] >= 0.85)
         own_target = 0.95 if window == 1 else 0.85
         row(f"(b) round trips/s, {window} in flight, own executor", variant, f"{r['own']:,.0f}",
-            f"{r['bare']:,.0f}", f"{r['ratio_own']:.2f}", f">= {own_target}", r["ratio_own"] >= own_target)
+            f"{r['bare']:,.0f}", f"{r['ratio_own']:.3f}", f">= {own_target}", r["ratio_own"] >= own_target)
         if window == 1:
             row("(b) ctx switches/round trip, other thread", variant, f"{r['switches_other']:.1f}",
                 f"{r['switches_bare']:.1f}", "", "<= 3", r["switches_other"] <= 3)
@@ -72,7 +72,7 @@ for key, variant in VARIANTS:
     r = results.get(f"memory_{key}")
     if r:
         row("(c) RSS KiB per idle link (1,000)", variant, f"{r['per_link_kib']:.1f}",
-            f"{r['bare_kib']:.1f}", f"{r['ratio']:.2f}", "<= 32 KiB", r["per_link_kib"] <= 32)
+            f"{r['bare_kib']:.1f}", f"{r['ratio']:.3f}", "<= 32 KiB", r["per_link_kib"] <= 32)
 for key, variant in VARIANTS:
     r = results.get(f"reconnect_{key}")
     if r:
