@@ -69,6 +69,13 @@ fn a_ceiling_with_one_whole_millisecond_in_range_draws_that_millisecond() {
 }
 
 #[test]
+fn a_ladder_reports_the_base_and_cap_it_was_built_with() {
+    let ladder = Backoff::new(Duration::from_millis(250), Duration::from_secs(8), 3);
+    assert_eq!(ladder.base(), Duration::from_millis(250));
+    assert_eq!(ladder.cap(), Duration::from_secs(8));
+}
+
+#[test]
 fn debug_of_a_link_names_its_state_and_generation_but_not_the_secret() {
     let mut link = Link::new(config(), 1, Instant::now());
     link.handle_input(Input::Start, Instant::now());
