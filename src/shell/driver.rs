@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use async_tungstenite::tungstenite::Message;
 use futures_util::Stream;
 use serde_json::{Map, Value};
-use smol::channel::{Receiver, Sender, TrySendError, WeakSender};
+use smol::channel::{Receiver, Sender, WeakSender};
 
 use super::publish::StateTracker;
 use super::runtime::Runtime;
@@ -123,7 +123,8 @@ pub(crate) fn build(config: Config, options: Options) -> Result<Built, SpawnErro
         None => None,
     };
     let (requests, app_inbox) = smol::channel::unbounded();
-    let (events, event_stream) = smol::channel::bounded(options.event_capacity);
+    // Unbounded: the bound is counted (`flush_backlog`), not preallocated.
+    let (events, event_stream) = smol::channel::unbounded();
     let shared = Arc::new(Shared {
         id_prefix: os_random(),
         event_capacity: options.event_capacity,
@@ -560,28 +561,28 @@ impl Driver {
         self.flush_backlog();
     }
 
-    /// Moves what fits from the backlog into the bounded event channel.
+    /// Moves what fits under the bound from the backlog into the event
+    /// channel. The channel itself is unbounded (a bounded one
+    /// preallocates every slot: 20 KiB per idle link at the default
+    /// bound); the bound is the `queued` count, which only the driver
+    /// raises, so it is never exceeded.
     fn flush_backlog(&mut self) {
         while let Some(event) = self.backlog.pop_front() {
+            if self.shared.queued.load(Ordering::Acquire) >= self.shared.event_capacity {
+                self.backlog.push_front(event);
+                // Ask for a `Room` request on the next read, then look
+                // once more: the application may have read in between.
+                if !self.shared.backlogged.swap(true, Ordering::AcqRel) {
+                    continue;
+                }
+                break;
+            }
             // Counted before it is visible, so the reader never counts below 0.
             self.shared.queued.fetch_add(1, Ordering::AcqRel);
-            match self.events.try_send(event) {
-                Ok(()) => {}
-                Err(TrySendError::Full(event)) => {
-                    self.shared.queued.fetch_sub(1, Ordering::AcqRel);
-                    self.backlog.push_front(event);
-                    // Ask for a `Room` request on the next read, then look
-                    // once more: the application may have read in between.
-                    if !self.shared.backlogged.swap(true, Ordering::AcqRel) {
-                        continue;
-                    }
-                    break;
-                }
-                Err(TrySendError::Closed(_)) => {
-                    // Nobody reads events any more: nothing can be accepted.
-                    self.shared.queued.fetch_sub(1, Ordering::AcqRel);
-                    self.backlog.clear();
-                }
+            if self.events.try_send(event).is_err() {
+                // Nobody reads events any more: nothing can be accepted.
+                self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+                self.backlog.clear();
             }
         }
         self.shared
