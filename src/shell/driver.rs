@@ -36,11 +36,11 @@ use crate::{Generation, Link, RequestId};
 /// How long a close frame may take when the core closes a connection on
 /// its own (timeouts, protocol errors, dormancy), and how long a peer's
 /// close frame may take to echo.
-pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(2);
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// The disconnect budget when every handle and the event stream are
 /// dropped.
-pub(crate) const DROP_BUDGET: Duration = Duration::from_secs(5);
+const DROP_BUDGET: Duration = Duration::from_secs(5);
 
 /// What the application asks of the driver.
 #[derive(Debug)]
