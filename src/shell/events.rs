@@ -1,0 +1,153 @@
+//! What the link tells the application: the [`Event`] stream.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use smol::channel::{Receiver, Sender};
+
+#[cfg(doc)]
+use super::{Options, RelayLink};
+use super::{Request, Shared};
+use crate::command::{FatalReport, LinkState, PlatformState};
+use crate::protocol::{Descriptor, InboundFrame, InterruptInboundFrame, PassthroughFrame};
+
+/// Something the link tells the application, in order.
+#[derive(Debug)]
+pub enum Event {
+    /// The (state, platform state) pair changed.
+    State {
+        /// The lifecycle state.
+        state: LinkState,
+        /// The platform state, as a dashboard shows it.
+        platform: PlatformState,
+    },
+    /// A capability descriptor arrived (one per hello'd identity).
+    Descriptor(Box<Descriptor>),
+    /// An inbound chat message. When `acceptance` is `Some`, the message
+    /// was buffered by the connector: call [`Acceptance::accept`] once the
+    /// application has taken it, and only then is it acknowledged.
+    Inbound {
+        /// The frame, unknown fields kept.
+        frame: Box<InboundFrame>,
+        /// The acknowledgement handle of a buffered delivery.
+        acceptance: Option<Acceptance>,
+    },
+    /// A passthrough forward (same acceptance rule as `Inbound`).
+    Passthrough {
+        /// The frame, body decoded.
+        frame: Box<PassthroughFrame>,
+        /// The acknowledgement handle of a buffered delivery.
+        acceptance: Option<Acceptance>,
+    },
+    /// The connector interrupts a session.
+    InterruptInbound(InterruptInboundFrame),
+    /// A non-retryable error, reported once; for `relay_disabled` the link
+    /// is Disabled right after and the event stream ends.
+    Fatal(FatalReport),
+}
+
+/// Acknowledges a buffered delivery once the application accepted it.
+#[derive(Debug)]
+pub struct Acceptance {
+    pub(super) buffer_id: String,
+    pub(super) requests: Sender<Request>,
+}
+
+impl Acceptance {
+    /// The connector's `bufferId`.
+    pub fn buffer_id(&self) -> &str {
+        &self.buffer_id
+    }
+
+    /// The application took the delivery: send its `inbound_ack`.
+    pub fn accept(self) {
+        let _ = self.requests.try_send(Request::Accepted(self.buffer_id));
+    }
+}
+
+/// The stream of [`Event`]s of one link. It ends when the link is Closed
+/// or Disabled (after the last state change is delivered).
+///
+/// The stream is bounded ([`Options::event_capacity`]): while it is full
+/// the link reads nothing more from its socket. Dropping it (with every
+/// [`RelayLink`] handle) disconnects the link.
+#[derive(Debug)]
+pub struct Events {
+    pub(super) receiver: std::pin::Pin<Box<Receiver<Event>>>,
+    pub(super) shared: Arc<Shared>,
+    /// Keeps the driver's inbox open while the stream lives, and asks it
+    /// for more events once there is room again.
+    pub(super) requests: Sender<Request>,
+}
+
+impl Events {
+    /// The next event; `None` once the link has ended.
+    pub async fn next(&mut self) -> Option<Event> {
+        std::future::poll_fn(|cx| {
+            futures_util::Stream::poll_next(std::pin::Pin::new(&mut *self), cx)
+        })
+        .await
+    }
+
+    /// Waits for the next event, then takes every event already waiting
+    /// behind it, up to `max` in all (at least one): one wake-up for a
+    /// whole batch. An empty vector means the link has ended.
+    pub async fn next_batch(&mut self, max: usize) -> Vec<Event> {
+        let Some(first) = self.next().await else {
+            return Vec::new();
+        };
+        let mut batch = vec![first];
+        while batch.len() < max {
+            match self.try_next() {
+                Some(event) => batch.push(event),
+                None => break,
+            }
+        }
+        batch
+    }
+
+    /// The next event if one is ready.
+    pub fn try_next(&mut self) -> Option<Event> {
+        let event = self.receiver.try_recv().ok()?;
+        self.taken();
+        Some(event)
+    }
+
+    /// One event left the channel: count it, and wake a driver waiting
+    /// for room.
+    fn taken(&self) {
+        self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+        if self.shared.backlogged.swap(false, Ordering::AcqRel) {
+            let _ = self.requests.try_send(Request::Room);
+        }
+    }
+}
+
+impl futures_util::Stream for Events {
+    type Item = Event;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Event>> {
+        let polled = self.receiver.as_mut().poll_next(cx);
+        if let std::task::Poll::Ready(Some(_)) = &polled {
+            self.taken();
+        }
+        polled
+    }
+}
+
+/// A stream of (state, platform state) changes, from
+/// [`RelayLink::state_changes`].
+#[derive(Debug)]
+pub struct StateChanges {
+    pub(super) receiver: Receiver<(LinkState, PlatformState)>,
+}
+
+impl StateChanges {
+    /// The next change; `None` once the link has ended.
+    pub async fn next(&mut self) -> Option<(LinkState, PlatformState)> {
+        self.receiver.recv().await.ok()
+    }
+}

@@ -1,0 +1,80 @@
+//! The shell's options and the errors of starting a link.
+
+use std::path::PathBuf;
+
+use smol::channel::Sender;
+
+use super::Runtime;
+#[cfg(doc)]
+use crate::config::Config;
+
+/// The default bound of the event channel ([`Options::event_capacity`]).
+pub const DEFAULT_EVENT_CAPACITY: usize = 256;
+
+/// Options of the shell (the core's options live in [`Config`]).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The backoff jitter seed; `None` draws one from the OS.
+    pub seed: Option<u64>,
+    /// Write every input the core receives to this file, as a trace
+    /// ([`crate::trace`]) that `relay-link replay` can render.
+    pub record: Option<PathBuf>,
+    /// Extra trusted root certificates (DER) for `wss://`, on top of the
+    /// webpki roots.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub extra_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
+    /// Test hook: a copy of every [`Command`](crate::Command) the shell
+    /// executes, in order, sent right after it is polled from the core. With
+    /// [`record`](Options::record) this lets a test check that replaying the
+    /// recorded trace ([`Trace::commands`](crate::trace::Trace::commands))
+    /// reproduces exactly what the shell ran. A full or closed channel
+    /// drops the copy; it never blocks or affects the link.
+    pub command_log: Option<Sender<crate::Command>>,
+    /// How many events may wait for the application
+    /// (default [`DEFAULT_EVENT_CAPACITY`], at least 1). When they are all
+    /// unread the link stops reading its socket (the connector's frames
+    /// wait in TCP) while timers, keepalive pings, writes and request
+    /// settlement go on; nothing is dropped.
+    pub event_capacity: usize,
+    /// The reactor of the link's sockets and timers (default smol's);
+    /// with the `tokio` feature, `Runtime::Tokio` runs the link on
+    /// tokio's alone.
+    pub runtime: Runtime,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            seed: None,
+            record: None,
+            #[cfg(feature = "tls")]
+            extra_roots: Vec::new(),
+            command_log: None,
+            event_capacity: DEFAULT_EVENT_CAPACITY,
+            runtime: Runtime::Smol,
+        }
+    }
+}
+
+/// Why a link could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// The TLS configuration could not be built.
+    #[error("tls: {0}")]
+    Tls(String),
+    /// `wss://` was configured but the `tls` feature is off.
+    #[error("url: wss:// needs the `tls` feature")]
+    TlsDisabled,
+    /// The trace file could not be created.
+    #[error("record: {0}")]
+    Record(#[from] std::io::Error),
+    /// An option is out of range.
+    #[error("{field}: {problem}")]
+    Option {
+        /// The option's field name in [`Options`].
+        field: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+}
