@@ -6,11 +6,13 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use relay_link::config::{Config, ConfigBuilder, ConfigError, Identity};
 use relay_link::shell::{Event, Events, Options, RelayLink};
-use relay_link::RequestId;
-use serde_json::Value;
-use smol::channel::Sender;
+use relay_link::{LinkState, RequestId};
+use serde_json::{Map, Value};
+use smol::channel::{Receiver, Sender};
 use smol::io::AsyncBufReadExt;
 
+use super::first_handshake::{self, Gate, Opener};
+use super::flags::{self, Given};
 use super::output::Printer;
 use super::{EXIT_DISABLED, EXIT_OK, EXIT_USAGE};
 
@@ -20,15 +22,26 @@ pub(crate) const SECRET_ENV: &str = "RELAY_LINK_SECRET";
 /// How long a signal-triggered disconnect may take.
 const DISCONNECT_BUDGET: Duration = Duration::from_secs(5);
 
+/// Stdin lines read and parsed, waiting for the first handshake, at most
+/// (then reading pauses until they move on).
+const WAITING_LINES: usize = 1024;
+
 /// `relay-link connect` options (the README's CLI reference).
 #[derive(Debug, Args)]
+#[command(after_help = super::help::CONNECT)]
 pub(crate) struct ConnectArgs {
     /// The connector's base URL (http→ws, https→wss, `/relay` appended).
     #[arg(long)]
     url: String,
-    /// The gateway id (the secret comes from RELAY_LINK_SECRET).
+    /// The gateway id; its secret comes from RELAY_LINK_SECRET.
     #[arg(long)]
     gateway_id: Option<String>,
+    /// Refused: the secret comes from RELAY_LINK_SECRET. Parsed only to say
+    /// so; its value is dropped unread, never printed.
+    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "",
+          allow_hyphen_values = true, action = clap::ArgAction::Append,
+          value_parser = drop_secret)]
+    secret: Vec<SecretFlag>,
     /// A fronted identity PLATFORM:BOT_ID; repeatable, in order.
     #[arg(long = "identity", value_name = "PLATFORM:BOT_ID")]
     identities: Vec<String>,
@@ -70,7 +83,60 @@ pub(crate) struct ConnectArgs {
     json: bool,
 }
 
+/// A `--secret` was given (its value is not kept).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SecretFlag;
+
+/// The value parser of `--secret`: forgets the value.
+fn drop_secret(_value: &str) -> Result<SecretFlag, std::convert::Infallible> {
+    Ok(SecretFlag)
+}
+
+/// Why `--secret` is refused.
+const SECRET_FLAG_REFUSED: &str = "--secret is not accepted: a secret on the command line \
+shows in `ps` and in shell history; put it in the environment variable RELAY_LINK_SECRET";
+
 impl ConnectArgs {
+    /// The `--…-ms` flags: (configuration field, flag, value).
+    fn millis(&self) -> [(&'static str, &'static str, u64); 8] {
+        [
+            ("backoff_base", "--backoff-base-ms", self.backoff_base_ms),
+            ("backoff_max", "--backoff-max-ms", self.backoff_max_ms),
+            ("stable_after", "--stable-after-ms", self.stable_after_ms),
+            (
+                "connect_timeout",
+                "--connect-timeout-ms",
+                self.connect_timeout_ms,
+            ),
+            (
+                "handshake_timeout",
+                "--handshake-timeout-ms",
+                self.handshake_timeout_ms,
+            ),
+            (
+                "outbound_timeout",
+                "--outbound-timeout-ms",
+                self.outbound_timeout_ms,
+            ),
+            ("ping_interval", "--ping-interval-ms", self.ping_interval_ms),
+            ("idle_timeout", "--idle-timeout-ms", self.idle_timeout_ms),
+        ]
+    }
+
+    /// The configuration, or the error to print, in the flags' words.
+    fn checked_config(&self) -> Result<Config, String> {
+        self.config().map_err(|error| {
+            flags::describe(
+                &error,
+                &Given {
+                    url: &self.url,
+                    gateway_id: self.gateway_id.as_deref(),
+                    millis: &self.millis(),
+                },
+            )
+        })
+    }
+
     /// Builds and validates the configuration before anything dials.
     fn config(&self) -> Result<Config, ConfigError> {
         let ms = Duration::from_millis;
@@ -99,6 +165,23 @@ impl ConnectArgs {
     }
 }
 
+/// The warning for a configuration that dials without auth although it
+/// looks meant to (a connector that requires auth refuses such a dial).
+fn auth_warning(config: &Config) -> Option<String> {
+    match (config.gateway_id(), config.secret()) {
+        (Some(id), None) => Some(format!(
+            "--gateway-id {id} is set but RELAY_LINK_SECRET is not (or blank): \
+the upgrade carries no Authorization header, and a connector that requires auth will refuse it"
+        )),
+        (None, Some(_)) => Some(
+            "RELAY_LINK_SECRET is set but --gateway-id is not: the upgrade carries no \
+Authorization header, and a connector that requires auth will refuse it"
+                .to_owned(),
+        ),
+        _ => None,
+    }
+}
+
 /// What the main loop reacts to.
 enum Msg {
     Event(Event),
@@ -108,14 +191,21 @@ enum Msg {
 }
 
 pub(crate) fn run(args: ConnectArgs) -> u8 {
-    let config = match args.config() {
+    if !args.secret.is_empty() {
+        eprintln!("relay-link: {SECRET_FLAG_REFUSED}");
+        return EXIT_USAGE;
+    }
+    let config = match args.checked_config() {
         Ok(config) => config,
         Err(e) => {
             eprintln!("relay-link: {e}");
             return EXIT_USAGE;
         }
     };
-    let start = Instant::now();
+    if let Some(warning) = auth_warning(&config) {
+        eprintln!("relay-link: warning: {warning}");
+    }
+    let outbound_timeout = config.outbound_timeout();
     // Watch SIGINT/SIGTERM before anything dials: a signal at any moment
     // after start-up is a graceful stop (exit 0), never the default kill.
     let signals =
@@ -132,8 +222,8 @@ pub(crate) fn run(args: ConnectArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let printer = Printer::new(args.json, start);
-    smol::block_on(drive(link, events, signals, printer))
+    let printer = Printer::new(args.json);
+    smol::block_on(drive(link, events, signals, printer, outbound_timeout))
 }
 
 async fn drive(
@@ -141,16 +231,30 @@ async fn drive(
     events: Events,
     signals: std::io::Result<async_signal::Signals>,
     printer: Printer,
+    outbound_timeout: Duration,
 ) -> u8 {
     let (tx, rx) = smol::channel::unbounded();
+    let (mut opener, gate) = first_handshake::gate();
+    let (lines_tx, lines) = smol::channel::bounded(WAITING_LINES);
     smol::spawn(forward_events(events, tx.clone())).detach();
-    smol::spawn(read_stdin(link.clone(), tx.clone())).detach();
+    smol::spawn(read_stdin(lines_tx)).detach();
+    smol::spawn(send_lines(
+        link.clone(),
+        lines,
+        gate,
+        outbound_timeout,
+        tx.clone(),
+    ))
+    .detach();
     smol::spawn(watch_signals(signals, tx.clone())).detach();
     let mut disabled = false;
     let mut stopping = false;
     while let Ok(msg) = rx.recv().await {
         match msg {
-            Msg::Event(event) => disabled |= printer.event(event),
+            Msg::Event(event) => {
+                opens_gate(&event, &mut opener);
+                disabled |= printer.event(event);
+            }
             Msg::Settled(id, result) => printer.outbound_result(&id, &result),
             Msg::Signal if !stopping => {
                 stopping = true;
@@ -158,7 +262,10 @@ async fn drive(
                 smol::spawn(async move { link.disconnect(DISCONNECT_BUDGET).await }).detach();
             }
             Msg::Signal => {}
-            Msg::Ended => break,
+            Msg::Ended => {
+                opener.open();
+                break;
+            }
         }
     }
     // The link has ended; requests settled in its last moments still get
@@ -177,6 +284,17 @@ async fn drive(
         EXIT_DISABLED
     } else {
         EXIT_OK
+    }
+}
+
+/// The first handshake opens the gate for stdin lines.
+fn opens_gate(event: &Event, opener: &mut Opener) {
+    if let Event::State {
+        state: LinkState::Handshaken,
+        ..
+    } = event
+    {
+        opener.open();
     }
 }
 
@@ -218,7 +336,15 @@ pub(crate) fn parse_action(
     Ok((action, platform))
 }
 
-async fn read_stdin(link: RelayLink, tx: Sender<Msg>) {
+/// One parsed stdin line on its way to the link.
+struct Line {
+    read: Instant,
+    action: Map<String, Value>,
+    platform: Option<String>,
+}
+
+/// Reads stdin; every valid line goes to [`send_lines`], in order.
+async fn read_stdin(lines_tx: Sender<Line>) {
     let mut lines = smol::io::BufReader::new(smol::Unblock::with_capacity(
         super::STDIN_BUFFER,
         std::io::stdin(),
@@ -234,19 +360,48 @@ async fn read_stdin(link: RelayLink, tx: Sender<Msg>) {
         }
         match parse_action(&line) {
             Ok((action, platform)) => {
-                let pending = link.request(action, platform.as_deref());
-                let tx = tx.clone();
-                smol::spawn(async move {
-                    let id = pending.id().clone();
-                    let result = pending.settled().await;
-                    let _ = tx.send(Msg::Settled(id, result)).await;
-                })
-                .detach();
+                let read = Instant::now();
+                let line = Line {
+                    read,
+                    action,
+                    platform,
+                };
+                if lines_tx.send(line).await.is_err() {
+                    break;
+                }
             }
             Err(problem) => eprintln!("relay-link: stdin line {number} skipped: {problem}"),
         }
     }
     // End of input does not stop the link.
+}
+
+/// Sends each line once the link has been handshaken (or its wait is
+/// over, [`first_handshake`]); its result comes back as `Msg::Settled`.
+async fn send_lines(
+    link: RelayLink,
+    lines: Receiver<Line>,
+    gate: Gate,
+    outbound_timeout: Duration,
+    tx: Sender<Msg>,
+) {
+    while let Ok(Line {
+        read,
+        action,
+        platform,
+    }) = lines.recv().await
+    {
+        gate.wait(first_handshake::deadline(read, outbound_timeout))
+            .await;
+        let pending = link.request(action, platform.as_deref());
+        let tx = tx.clone();
+        smol::spawn(async move {
+            let id = pending.id().clone();
+            let result = pending.settled().await;
+            let _ = tx.send(Msg::Settled(id, result)).await;
+        })
+        .detach();
+    }
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ pub(crate) fn run(args: DemoArgs) -> u8 {
     let record = args.record.unwrap_or_else(|| {
         std::env::temp_dir().join(format!("relay-link-demo-{}.jsonl", std::process::id()))
     });
-    let printer = Printer::new(args.json, Instant::now());
+    let printer = Printer::new(args.json);
     match smol::block_on(story(&printer, record.clone())) {
         Ok(()) => {
             printer.note(&format!(

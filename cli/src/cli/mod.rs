@@ -3,10 +3,15 @@
 mod connect;
 mod connector;
 mod demo;
+mod first_handshake;
+mod flags;
+mod help;
 mod output;
 mod replay;
 
 use std::process::ExitCode;
+use std::sync::OnceLock;
+use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 
@@ -22,9 +27,18 @@ pub(crate) const EXIT_DISABLED: u8 = 3;
 /// grew by ~93 bytes per line up to ~14 MB); a line at a time is plenty.
 pub(crate) const STDIN_BUFFER: usize = 16 * 1024;
 
+/// When the process started (as near as `main` can tell): what every
+/// `--json` line's `at_ms` and the timeline's clock count from.
+static STARTED: OnceLock<Instant> = OnceLock::new();
+
+/// The process's start, [`STARTED`].
+pub(crate) fn started() -> Instant {
+    *STARTED.get_or_init(Instant::now)
+}
+
 /// Keeps a gateway's relay link to its connector alive, correct and observable.
 #[derive(Debug, Parser)]
-#[command(name = "relay-link", version, about)]
+#[command(name = "relay-link", version, about, after_help = help::MAIN)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -56,6 +70,7 @@ fn init_logging() {
 }
 
 pub(crate) fn main() -> ExitCode {
+    started();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -7,7 +7,7 @@ use std::time::Instant;
 use relay_link::protocol::{InboundFrame, InterruptInboundFrame, PassthroughFrame};
 use relay_link::shell::Event;
 use relay_link::{FatalReport, LinkState, PlatformState, RequestId};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 /// Whether stderr gets ANSI colors.
 pub(crate) fn stderr_color() -> bool {
@@ -26,12 +26,72 @@ const GREY: &str = "\x1b[90m";
 /// as it was received (it is JSON text already), so an event that does not
 /// parse into a value (a lone surrogate escape, `1e999`) is still shown
 /// whole, never as `null`.
-pub(crate) fn inbound_line(frame: &InboundFrame) -> String {
+pub(crate) fn inbound_line(frame: &InboundFrame, at_ms: u64) -> String {
     let buffer_id = serde_json::to_string(&frame.buffer_id).unwrap_or_else(|_| "null".into());
     format!(
-        "{{\"event\":\"inbound\",\"buffer_id\":{buffer_id},\"message\":{}}}",
+        "{{\"event\":\"inbound\",\"at_ms\":{at_ms},\"buffer_id\":{buffer_id},\"message\":{}}}",
         flat(frame.raw_event.get())
     )
+}
+
+/// One `--json` line: the event's own fields, with `event` and `at_ms`.
+/// Every line but `inbound` ([`inbound_line`]) goes through here, so every
+/// line carries `at_ms`.
+pub(crate) fn json_line(event: &str, at_ms: u64, fields: Value) -> Value {
+    let mut line = match fields {
+        Value::Object(fields) => fields,
+        _ => Map::new(),
+    };
+    line.insert("event".into(), event.into());
+    line.insert("at_ms".into(), at_ms.into());
+    Value::Object(line)
+}
+
+/// One state change as `connect` prints it.
+///
+/// The `reason` object and `retry_in_ms` of contract §8 belong here: once
+/// the link's state event carries its cause, it becomes a field of this
+/// struct, [`StateLine::json_fields`] adds the two keys and
+/// [`StateLine::human_text`] the `retrying in …: cause` tail.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StateLine {
+    /// The lifecycle state.
+    pub(crate) state: LinkState,
+    /// The platform state.
+    pub(crate) platform: PlatformState,
+}
+
+impl StateLine {
+    /// The `--json` fields besides `event` and `at_ms`.
+    pub(crate) fn json_fields(&self) -> Value {
+        json!({"state": self.state.name(), "platform_state": self.platform.name()})
+    }
+
+    /// The timeline's mark and its color.
+    fn mark(&self) -> (&'static str, &'static str) {
+        match (self.state, self.platform) {
+            (LinkState::Handshaken, _) => ("●", GREEN),
+            (LinkState::Revoked | LinkState::Disabled, _) => ("⏻", DIM),
+            (LinkState::Closed, _) => ("○", GREY),
+            (_, PlatformState::Retrying) => ("↻", YELLOW),
+            _ => ("…", CYAN),
+        }
+    }
+
+    /// The timeline's text after the mark: the state, then what follows
+    /// it (the platform state, painted by `paint`).
+    fn human_text(&self, paint: impl Fn(&str, &str) -> String) -> String {
+        match self.state {
+            LinkState::Disabled => {
+                "Relay disabled (opted out \u{2014} recreate the instance to re-enable)".to_owned()
+            }
+            _ => format!(
+                "{:<11} {}",
+                self.state.name(),
+                paint(GREY, &format!("platform: {}", self.platform))
+            ),
+        }
+    }
 }
 
 /// Raw JSON on one line: only whitespace between tokens can hold a line
@@ -44,15 +104,21 @@ fn flat(raw: &str) -> String {
 pub(crate) struct Printer {
     json: bool,
     color: bool,
+    /// What `at_ms` and the timeline's clock count from: the process's
+    /// start ([`super::started`]).
     start: Instant,
 }
 
 impl Printer {
-    /// A printer whose `at_ms` counts from `start`.
-    pub(crate) fn new(json: bool, start: Instant) -> Self {
+    /// A printer whose `at_ms` counts from the process's start.
+    pub(crate) fn new(json: bool) -> Self {
         let color =
             !json && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
-        Self { json, color, start }
+        Self {
+            json,
+            color,
+            start: super::started(),
+        }
     }
 
     fn at_ms(&self) -> u64 {
@@ -73,8 +139,8 @@ impl Printer {
         let _ = out.flush();
     }
 
-    fn json(&self, value: Value) {
-        self.line(value.to_string());
+    fn json(&self, event: &str, fields: Value) {
+        self.line(json_line(event, self.at_ms(), fields).to_string());
     }
 
     fn human(&self, mark: &str, text: String) {
@@ -84,36 +150,19 @@ impl Printer {
     }
 
     /// A change of the (state, platform state) pair.
-    pub(crate) fn state(&self, state: LinkState, platform: PlatformState) {
+    pub(crate) fn state(&self, line: StateLine) {
         if self.json {
-            return self.json(json!({
-                "event": "state", "state": state.name(), "platform_state": platform.name(), "at_ms": self.at_ms()
-            }));
+            return self.json("state", line.json_fields());
         }
-        let (mark, color) = match (state, platform) {
-            (LinkState::Handshaken, _) => ("●", GREEN),
-            (LinkState::Revoked | LinkState::Disabled, _) => ("⏻", DIM),
-            (LinkState::Closed, _) => ("○", GREY),
-            (_, PlatformState::Retrying) => ("↻", YELLOW),
-            _ => ("…", CYAN),
-        };
-        let text = match state {
-            LinkState::Disabled => {
-                "Relay disabled (opted out \u{2014} recreate the instance to re-enable)".to_owned()
-            }
-            _ => format!(
-                "{:<11} {}",
-                state.name(),
-                self.paint(GREY, &format!("platform: {platform}"))
-            ),
-        };
+        let (mark, color) = line.mark();
+        let text = line.human_text(|color, text| self.paint(color, text));
         self.human(&self.paint(color, mark), self.paint(color, &text));
     }
 
     /// An inbound chat message.
     pub(crate) fn inbound(&self, frame: &InboundFrame) {
         if self.json {
-            return self.line(inbound_line(frame));
+            return self.line(inbound_line(frame, self.at_ms()));
         }
         let text = match frame.event() {
             Ok(event) => format!("{:?}", event.text.as_deref().unwrap_or("")),
@@ -135,8 +184,10 @@ impl Printer {
     /// The settlement of an outbound request.
     pub(crate) fn outbound_result(&self, id: &RequestId, result: &Value) {
         if self.json {
-            return self
-                .json(json!({"event": "outbound_result", "request_id": id, "result": result}));
+            return self.json(
+                "outbound_result",
+                json!({"request_id": id, "result": result}),
+            );
         }
         let ok = result.get("success").and_then(Value::as_bool) != Some(false);
         let mark = if ok {
@@ -150,7 +201,10 @@ impl Printer {
     /// A connector interrupt.
     pub(crate) fn interrupt(&self, frame: &InterruptInboundFrame) {
         if self.json {
-            return self.json(json!({"event": "interrupt_inbound", "session_key": frame.session_key, "chat_id": frame.chat_id}));
+            return self.json(
+                "interrupt_inbound",
+                json!({"session_key": frame.session_key, "chat_id": frame.chat_id}),
+            );
         }
         self.human(
             &self.paint(YELLOW, "!"),
@@ -174,11 +228,10 @@ impl Printer {
                     map.entry(key.clone()).or_insert_with(|| value.clone());
                 }
             }
-            return self.json(json!({
-                "event": "passthrough",
-                "buffer_id": frame.buffer_id,
-                "forward": decoded,
-            }));
+            return self.json(
+                "passthrough",
+                json!({"buffer_id": frame.buffer_id, "forward": decoded}),
+            );
         }
         self.human(
             &self.paint(CYAN, "⇐"),
@@ -204,7 +257,10 @@ impl Printer {
     /// The fatal report. A revoked link is an off switch, not an error.
     pub(crate) fn fatal(&self, report: &FatalReport) {
         if self.json {
-            return self.json(json!({"event": "fatal", "code": report.code, "retryable": report.retryable, "message": report.message}));
+            return self.json(
+                "fatal",
+                json!({"code": report.code, "retryable": report.retryable, "message": report.message}),
+            );
         }
         if report.code == relay_link::command::RELAY_DISABLED_CODE {
             self.human(
@@ -224,7 +280,9 @@ impl Printer {
     /// the `relay_disabled` report.
     pub(crate) fn event(&self, event: Event) -> bool {
         match event {
-            Event::State { state, platform } => self.state(state, platform),
+            Event::State {
+                state, platform, ..
+            } => self.state(StateLine { state, platform }),
             Event::Descriptor(d) => self.descriptor(&d.platform, &d.label),
             Event::Inbound { frame, acceptance } => {
                 self.inbound(&frame);
@@ -259,7 +317,9 @@ impl Printer {
 mod tests {
     use relay_link::protocol::{parse_line, IncomingFrame, LineOutcome};
 
-    use super::inbound_line;
+    use serde_json::json;
+
+    use super::{inbound_line, json_line};
 
     fn inbound(line: &str) -> relay_link::protocol::InboundFrame {
         match parse_line(line) {
@@ -275,18 +335,27 @@ mod tests {
         );
         assert!(frame.event().is_err(), "the event cannot be typed");
         assert_eq!(
-            inbound_line(&frame),
-            r#"{"event":"inbound","buffer_id":"e1","message":{"text":"cut emoji \ud83d","n":1e999}}"#
+            inbound_line(&frame, 42),
+            r#"{"event":"inbound","at_ms":42,"buffer_id":"e1","message":{"text":"cut emoji \ud83d","n":1e999}}"#
         );
     }
 
     #[test]
     fn a_multi_line_event_prints_on_one_line() {
         let frame = inbound("{\"type\":\"inbound\",\"event\":{\r\n\"text\": \"hi\"\n}}");
-        let line = inbound_line(&frame);
+        let line = inbound_line(&frame, 7);
         assert!(!line.contains('\n') && !line.contains('\r'), "{line}");
         let value: serde_json::Value = serde_json::from_str(&line).expect("JSON");
         assert_eq!(value["message"]["text"], "hi");
         assert_eq!(value["buffer_id"], serde_json::Value::Null);
+        assert_eq!(value["at_ms"], 7);
+    }
+
+    #[test]
+    fn a_json_line_carries_its_event_and_at_ms_and_keeps_the_fields() {
+        let line = json_line("state", 1500, json!({"state": "connecting", "event": "x"}));
+        assert_eq!(line["state"], "connecting");
+        assert_eq!(line["at_ms"], 1500);
+        assert_eq!(line["event"], "state", "a field never renames the event");
     }
 }

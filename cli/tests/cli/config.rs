@@ -84,3 +84,103 @@ fn a_bad_flag_exits_2_and_the_secret_is_not_a_flag() {
     std::thread::sleep(Duration::from_millis(200));
     assert!(connector.seen().dials.is_empty());
 }
+
+#[test]
+fn configuration_errors_name_the_flag_and_its_value() {
+    let connector = connector();
+    let url = connector.url();
+    for (extra, expected) in [
+        (
+            vec!["--ping-interval-ms", "60000", "--idle-timeout-ms", "60000"],
+            "--ping-interval-ms 60000 must be less than --idle-timeout-ms 60000",
+        ),
+        (
+            vec!["--backoff-base-ms", "500", "--backoff-max-ms", "100"],
+            "--backoff-max-ms 100 must be at least --backoff-base-ms 500",
+        ),
+        (
+            vec!["--connect-timeout-ms", "0"],
+            "--connect-timeout-ms 0 must be greater than zero",
+        ),
+        (
+            vec!["--gateway-id", "gw:2"],
+            r#"--gateway-id "gw:2" must not contain ':'"#,
+        ),
+    ] {
+        let mut args = vec!["connect", "--json", "--url", &url];
+        if !extra.contains(&"--gateway-id") {
+            args.extend_from_slice(&["--gateway-id", GW]);
+        }
+        args.extend_from_slice(&extra);
+        let mut proc = Proc::spawn(&args, Some(SECRET), None);
+        let status = proc.wait_exit(WAIT);
+        assert_eq!(status.code(), Some(2), "{extra:?}: {}", proc.stderr());
+        let stderr = proc.stderr();
+        assert!(stderr.contains(expected), "{extra:?}: {stderr}");
+    }
+    let mut proc = Proc::spawn(&["connect", "--url", "ftp://connector.example"], None, None);
+    assert_eq!(proc.wait_exit(WAIT).code(), Some(2));
+    let stderr = proc.stderr();
+    assert!(
+        stderr.contains(r#"--url "ftp://connector.example""#),
+        "{stderr}"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(connector.seen().dials.is_empty(), "{:#?}", connector.seen());
+}
+
+#[test]
+fn a_secret_flag_is_refused_with_a_pointer_to_the_environment_variable() {
+    let connector = connector();
+    let url = connector.url();
+    let dashed = format!("-{SECRET}");
+    let joined = format!("--secret={SECRET}");
+    for given in [
+        vec!["--secret", SECRET],
+        vec!["--secret", dashed.as_str()],
+        vec![joined.as_str()],
+        vec!["--secret"],
+    ] {
+        let mut args = vec!["connect", "--url", &url, "--gateway-id", GW];
+        args.extend_from_slice(&given);
+        let mut proc = Proc::spawn(&args, None, None);
+        let status = proc.wait_exit(WAIT);
+        assert_eq!(status.code(), Some(2), "{given:?}: {}", proc.stderr());
+        assert!(proc.stdout.is_empty(), "{given:?}: {:?}", proc.stdout);
+        let stderr = proc.stderr();
+        assert!(
+            stderr.contains("--secret") && stderr.contains("RELAY_LINK_SECRET"),
+            "{given:?}: {stderr}"
+        );
+        assert_no_credentials("stderr", &stderr);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(connector.seen().dials.is_empty(), "{:#?}", connector.seen());
+}
+
+#[test]
+fn a_gateway_id_without_a_secret_is_warned_about_and_still_dials() {
+    let connector = connector();
+    let url = connector.url();
+    let mut args = vec!["connect", "--json", "--url", &url, "--gateway-id", GW];
+    args.extend_from_slice(FAST);
+    let mut proc = Proc::spawn(&args, None, None);
+    let stderr = proc.wait_stderr("warning");
+    assert!(
+        stderr.contains("--gateway-id") && stderr.contains("RELAY_LINK_SECRET"),
+        "{stderr}"
+    );
+    wait_seen(&connector, "the unauthenticated dial", |s| {
+        s.dials.iter().any(|d| !d.auth_header_present)
+    });
+    proc.sigterm();
+    assert_eq!(proc.wait_exit(WAIT).code(), Some(0));
+
+    // With the secret: no warning.
+    let mut proc = Proc::connect(&connector, &[]);
+    proc.wait_state("handshaken");
+    proc.sigterm();
+    assert_eq!(proc.wait_exit(WAIT).code(), Some(0));
+    let stderr = proc.stderr();
+    assert!(!stderr.contains("warning"), "{stderr}");
+}

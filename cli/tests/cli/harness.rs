@@ -84,21 +84,30 @@ pub(crate) struct Proc {
 
 impl Proc {
     pub(crate) fn spawn(args: &[&str], secret: Option<&str>, log: Option<&str>) -> Proc {
+        let mut env = Vec::new();
+        if let Some(secret) = secret {
+            env.push(("RELAY_LINK_SECRET", secret));
+        }
+        if let Some(log) = log {
+            env.push(("RELAY_LINK_LOG", log));
+        }
+        Self::spawn_with_env(args, &env)
+    }
+
+    /// Runs the binary with `args` and exactly these `RELAY_LINK_*`
+    /// variables (the others are removed).
+    pub(crate) fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Proc {
         let mut command = Command::new(BIN);
         command
             .args(args)
             .env_remove("RELAY_LINK_SECRET")
             .env_remove("RELAY_LINK_LOG")
+            .env_remove("RELAY_LINK_CONNECTOR_SECRETS")
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        if let Some(secret) = secret {
-            command.env("RELAY_LINK_SECRET", secret);
-        }
-        if let Some(log) = log {
-            command.env("RELAY_LINK_LOG", log);
-        }
         let mut child = command.spawn().expect("the relay-link binary runs");
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("piped stdout");
@@ -181,25 +190,33 @@ impl Proc {
         }
     }
 
-    /// Parses stdout line `i` as a JSON event (every stdout line must be one).
+    /// Parses stdout line `i` as a JSON event: every stdout line must be
+    /// one, with a string `event` and an integer `at_ms`.
     pub(crate) fn event_at(&mut self, i: usize) -> Value {
         let line = self.stdout[i].clone();
         match serde_json::from_str::<Value>(&line) {
-            Ok(value) if value.get("event").is_some_and(Value::is_string) => value,
-            _ => self.fail(&format!("stdout line {line:?} is not a JSON event")),
+            Ok(value)
+                if value.get("event").is_some_and(Value::is_string)
+                    && value.get("at_ms").is_some_and(Value::is_u64) =>
+            {
+                value
+            }
+            _ => self.fail(&format!(
+                "stdout line {line:?} is not a JSON event with an integer at_ms"
+            )),
         }
     }
 
-    /// The first not-yet-consumed `--json` event for which `pred` holds;
-    /// the events before it are consumed too.
-    pub(crate) fn wait_event(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    /// Reads stdout until `take` accepts a not-yet-consumed line (by its
+    /// index) and returns what it made of it; the lines before it are
+    /// consumed too. Fails after [`WAIT`].
+    fn wait_stdout<T>(&mut self, what: &str, take: impl Fn(&mut Self, usize) -> Option<T>) -> T {
         let end = Instant::now() + WAIT;
         loop {
             while self.cursor < self.stdout.len() {
-                let event = self.event_at(self.cursor);
                 self.cursor += 1;
-                if pred(&event) {
-                    return event;
+                if let Some(found) = take(self, self.cursor - 1) {
+                    return found;
                 }
             }
             let left = end.saturating_duration_since(Instant::now());
@@ -209,6 +226,44 @@ impl Proc {
                 Err(()) => self.fail(&format!("no {what} within {WAIT:?}")),
             }
         }
+    }
+
+    /// The first not-yet-consumed stdout line for which `pred` holds (for
+    /// subcommands whose output is text).
+    pub(crate) fn wait_line(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        self.wait_stdout(what, |proc, i| {
+            let line = &proc.stdout[i];
+            pred(line).then(|| line.clone())
+        })
+    }
+
+    /// Waits until stderr holds `needle` (panics after [`WAIT`]); returns
+    /// all of stderr.
+    pub(crate) fn wait_stderr(&mut self, needle: &str) -> String {
+        let end = Instant::now() + WAIT;
+        loop {
+            let stderr = self.stderr();
+            if stderr.contains(needle) {
+                return stderr;
+            }
+            if Instant::now() >= end {
+                self.fail(&format!("stderr never said {needle:?} within {WAIT:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Closes the child's stdin (end of input, as after `echo … |`).
+    pub(crate) fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// The first not-yet-consumed `--json` event for which `pred` holds.
+    pub(crate) fn wait_event(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        self.wait_stdout(what, |proc, i| {
+            let event = proc.event_at(i);
+            pred(&event).then_some(event)
+        })
     }
 
     pub(crate) fn wait_state(&mut self, state: &str) -> Value {
@@ -334,6 +389,15 @@ pub(crate) fn check_state_events(events: &[Value]) {
         );
         last_pair = Some(pair);
     }
+}
+
+/// The event without its `at_ms` (for comparing whole events).
+pub(crate) fn without_at_ms(event: &Value) -> Value {
+    let mut event = event.clone();
+    if let Value::Object(map) = &mut event {
+        map.remove("at_ms");
+    }
+    event
 }
 
 /// The base64url prefix every token minted for [`GW`] starts with.

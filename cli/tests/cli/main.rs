@@ -9,5 +9,8 @@
 
 mod config;
 mod connect;
+mod connector;
 mod harness;
+mod help;
+mod stdin;
 mod tools;

@@ -1,0 +1,133 @@
+//! Stdin lines around the first handshake (contract §8, Standard input):
+//! before it they wait (at most the outbound timeout), after it a line sent
+//! during an outage fails at once.
+
+use serde_json::{json, Value};
+
+use crate::harness::*;
+
+/// The settled result of a send while the link is not handshaken.
+fn not_connected() -> Value {
+    json!({"success": false, "error": "relay transport not connected"})
+}
+
+#[test]
+fn a_line_piped_before_the_first_handshake_waits_for_it_and_is_sent() {
+    let connector = connector();
+    // The first connection gets no descriptor: the link is still
+    // connecting when the line is read, and stays so until released.
+    connector.withhold_descriptor(GW, true);
+    let mut proc = Proc::connect(&connector, &["--outbound-timeout-ms", "20000"]);
+    proc.send_line(r#"{"op":"send","text":"piped"}"#);
+    proc.close_stdin();
+    wait_seen(&connector, "the first hello", |s| {
+        s.frames_of("hello").count() == 1
+    });
+    connector.withhold_descriptor(GW, false);
+    connector.drop_connections(GW);
+
+    let result = proc.wait_event("the piped line's result", |e| {
+        e["event"] == "outbound_result"
+    });
+    assert_eq!(
+        result["result"],
+        json!({"success": true, "echo": {"op": "send", "text": "piped"}}),
+        "{result}"
+    );
+    let seen = connector.seen();
+    let outbound: Vec<_> = seen.frames_of("outbound").collect();
+    assert_eq!(outbound.len(), 1, "{outbound:?}");
+    assert_eq!(outbound[0].frame["requestId"], result["request_id"]);
+    proc.sigterm();
+    assert_eq!(proc.wait_exit(WAIT).code(), Some(0), "{}", proc.stderr());
+    let events = proc.all_events();
+    let handshaken = events
+        .iter()
+        .position(|e| e["state"] == "handshaken")
+        .expect("a handshake");
+    let settled = events
+        .iter()
+        .position(|e| e["event"] == "outbound_result")
+        .expect("the result");
+    assert!(handshaken < settled, "sent after the handshake: {events:?}");
+}
+
+#[test]
+fn echo_into_connect_against_the_connector_subcommand_sends_the_line() {
+    let secrets = format!("{GW}={SECRET}");
+    let mut served = Proc::spawn_with_env(
+        &["connector", "--listen", "127.0.0.1:0"],
+        &[("RELAY_LINK_CONNECTOR_SECRETS", &secrets)],
+    );
+    let listening = served.wait_line("the connector's url", |l| l.contains(" url "));
+    let url = listening
+        .split(" url ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a url after \"url \"")
+        .to_owned();
+
+    let mut args = vec!["connect", "--json", "--url", &url, "--gateway-id", GW];
+    args.extend_from_slice(FAST);
+    let mut proc = Proc::spawn(&args, Some(SECRET), None);
+    proc.send_line(r#"{"op":"send","text":"echoed"}"#);
+    proc.close_stdin();
+    let result = proc.wait_event("the line's result", |e| e["event"] == "outbound_result");
+    assert_eq!(
+        result["result"],
+        json!({"success": true, "echo": {"op": "send", "text": "echoed"}}),
+        "{result}"
+    );
+    served.wait_line("the connector's log of the frame", |l| {
+        l == format!("{GW} sent outbound")
+    });
+    proc.sigterm();
+    assert_eq!(proc.wait_exit(WAIT).code(), Some(0), "{}", proc.stderr());
+}
+
+#[test]
+fn a_line_waits_for_the_first_handshake_no_longer_than_the_outbound_timeout() {
+    let connector = connector();
+    connector.withhold_descriptor(GW, true);
+    let mut proc = Proc::connect(&connector, &["--outbound-timeout-ms", "300"]);
+    proc.send_line(r#"{"op":"send","text":"never handshaken"}"#);
+    let result = proc.wait_event("the line's result", |e| e["event"] == "outbound_result");
+    assert_eq!(result["result"], not_connected(), "{result}");
+    proc.sigterm();
+    assert_eq!(proc.wait_exit(WAIT).code(), Some(0), "{}", proc.stderr());
+    assert_eq!(connector.seen().frames_of("outbound").count(), 0);
+    let events = proc.all_events();
+    assert!(
+        !events.iter().any(|e| e["state"] == "handshaken"),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn after_the_first_handshake_a_line_sent_during_an_outage_fails_at_once() {
+    let connector = connector();
+    // A long outbound timeout: a line held back for the next handshake
+    // would miss the harness's deadline instead of settling.
+    let mut proc = Proc::connect(&connector, &["--outbound-timeout-ms", "20000"]);
+    proc.wait_state("handshaken");
+    // The outage: the next connections never get their descriptor.
+    connector.withhold_descriptor(GW, true);
+    connector.drop_connections(GW);
+    proc.wait_state("retrying");
+    wait_seen(&connector, "the reconnect's hello", |s| {
+        s.frames_of("hello").count() == 2
+    });
+
+    proc.send_line(r#"{"op":"send","text":"during the outage"}"#);
+    let result = proc.wait_event("the line's result", |e| e["event"] == "outbound_result");
+    assert_eq!(result["result"], not_connected(), "{result}");
+    assert_eq!(connector.seen().frames_of("outbound").count(), 0);
+    proc.sigterm();
+    assert_eq!(proc.wait_exit(WAIT).code(), Some(0), "{}", proc.stderr());
+    let results = proc
+        .all_events()
+        .iter()
+        .filter(|e| e["event"] == "outbound_result")
+        .count();
+    assert_eq!(results, 1, "settled once");
+}
