@@ -131,3 +131,27 @@ fn after_the_first_handshake_a_line_sent_during_an_outage_fails_at_once() {
         .count();
     assert_eq!(results, 1, "settled once");
 }
+
+#[test]
+fn a_signal_settles_a_line_still_waiting_for_the_first_handshake_as_closed() {
+    let connector = connector();
+    connector.withhold_descriptor(GW, true);
+    let mut proc = Proc::connect(&connector, &["--outbound-timeout-ms", "20000"]);
+    proc.send_line(r#"{"op":"send","text":"too early"}"#);
+    wait_seen(&connector, "the hello", |s| {
+        s.frames_of("hello").count() == 1
+    });
+    proc.sigterm();
+    assert_eq!(proc.wait_exit(WAIT).code(), Some(0), "{}", proc.stderr());
+    let results: Vec<Value> = proc
+        .all_events()
+        .into_iter()
+        .filter(|e| e["event"] == "outbound_result")
+        .collect();
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert_eq!(
+        results[0]["result"],
+        json!({"success": false, "error": "relay transport closed"})
+    );
+    assert_eq!(connector.seen().frames_of("outbound").count(), 0);
+}
