@@ -2,9 +2,20 @@
 //! before it they wait (at most the outbound timeout), after it a line sent
 //! during an outage fails at once.
 
+use relay_link::testing::Connector;
 use serde_json::{json, Value};
 
 use crate::harness::*;
+
+/// A `connect` whose connector answers no `hello` (so the link stays
+/// connecting until released), with `line` already on its stdin.
+fn before_the_handshake(outbound_timeout_ms: &str, line: &str) -> (Connector, Proc) {
+    let connector = connector();
+    connector.withhold_descriptor(GW, true);
+    let mut proc = Proc::connect(&connector, &["--outbound-timeout-ms", outbound_timeout_ms]);
+    proc.send_line(line);
+    (connector, proc)
+}
 
 /// The settled result of a send while the link is not handshaken.
 fn not_connected() -> Value {
@@ -13,12 +24,9 @@ fn not_connected() -> Value {
 
 #[test]
 fn a_line_piped_before_the_first_handshake_waits_for_it_and_is_sent() {
-    let connector = connector();
-    // The first connection gets no descriptor: the link is still
-    // connecting when the line is read, and stays so until released.
-    connector.withhold_descriptor(GW, true);
-    let mut proc = Proc::connect(&connector, &["--outbound-timeout-ms", "20000"]);
-    proc.send_line(r#"{"op":"send","text":"piped"}"#);
+    // The link is still connecting when the line is read, and stays so
+    // until released.
+    let (connector, mut proc) = before_the_handshake("20000", r#"{"op":"send","text":"piped"}"#);
     proc.close_stdin();
     wait_seen(&connector, "the first hello", |s| {
         s.frames_of("hello").count() == 1
@@ -87,10 +95,8 @@ fn echo_into_connect_against_the_connector_subcommand_sends_the_line() {
 
 #[test]
 fn a_line_waits_for_the_first_handshake_no_longer_than_the_outbound_timeout() {
-    let connector = connector();
-    connector.withhold_descriptor(GW, true);
-    let mut proc = Proc::connect(&connector, &["--outbound-timeout-ms", "300"]);
-    proc.send_line(r#"{"op":"send","text":"never handshaken"}"#);
+    let (connector, mut proc) =
+        before_the_handshake("300", r#"{"op":"send","text":"never handshaken"}"#);
     let result = proc.wait_event("the line's result", |e| e["event"] == "outbound_result");
     assert_eq!(result["result"], not_connected(), "{result}");
     proc.sigterm();
@@ -134,10 +140,8 @@ fn after_the_first_handshake_a_line_sent_during_an_outage_fails_at_once() {
 
 #[test]
 fn a_signal_settles_a_line_still_waiting_for_the_first_handshake_as_closed() {
-    let connector = connector();
-    connector.withhold_descriptor(GW, true);
-    let mut proc = Proc::connect(&connector, &["--outbound-timeout-ms", "20000"]);
-    proc.send_line(r#"{"op":"send","text":"too early"}"#);
+    let (connector, mut proc) =
+        before_the_handshake("20000", r#"{"op":"send","text":"too early"}"#);
     wait_seen(&connector, "the hello", |s| {
         s.frames_of("hello").count() == 1
     });
