@@ -3,30 +3,48 @@
 use std::path::Path;
 use std::time::Duration;
 
+use relay_link::testing::Connector;
+
 use crate::harness::*;
+
+/// Runs `relay-link ARGS`, which must exit 2 with nothing on stdout and
+/// the problem on stderr; returns stderr.
+fn refused(args: &[&str], secret: Option<&str>) -> String {
+    let mut proc = Proc::spawn(args, secret, None);
+    let status = proc.wait_exit(WAIT);
+    let stderr = proc.stderr();
+    assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(proc.stdout.is_empty(), "{args:?}: {:?}", proc.stdout);
+    assert!(!stderr.is_empty(), "{args:?}: the problem is shown");
+    stderr
+}
+
+/// The arguments `connect --json --url URL`, then `extra`; as
+/// [`GW`] unless `extra` names a gateway.
+fn connect_args<'a>(url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["connect", "--json", "--url", url];
+    if !extra.contains(&"--gateway-id") {
+        args.extend_from_slice(&["--gateway-id", GW]);
+    }
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Nothing dialed: gives a dial that was (wrongly) made time to be
+/// accepted and recorded, then checks there was none.
+fn assert_no_dial(connector: &Connector) {
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(connector.seen().dials.is_empty(), "{:#?}", connector.seen());
+}
 
 #[test]
 fn a_gateway_id_containing_a_colon_exits_2_without_dialing() {
     let connector = connector();
     let url = connector.url();
-    let mut proc = Proc::spawn(
-        &["connect", "--json", "--url", &url, "--gateway-id", "gw:1"],
-        Some(SECRET),
-        None,
-    );
-    let status = proc.wait_exit(WAIT);
-    assert_eq!(status.code(), Some(2));
-    assert!(
-        proc.stdout.is_empty(),
-        "nothing on stdout: {:?}",
-        proc.stdout
-    );
-    let stderr = proc.stderr();
+    let stderr = refused(&connect_args(&url, &["--gateway-id", "gw:1"]), Some(SECRET));
     assert!(stderr.contains("gateway"), "the problem is named: {stderr}");
     assert_no_credentials("stderr", &stderr);
-    // Give a dial that was (wrongly) made time to be accepted and recorded.
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(connector.seen().dials.is_empty(), "{:#?}", connector.seen());
+    assert_no_dial(&connector);
 }
 
 #[test]
@@ -43,16 +61,9 @@ fn other_bad_configurations_exit_2_without_dialing() {
         vec!["--backoff-base-ms", "500", "--backoff-max-ms", "100"],
         vec!["--record", unwritable.as_str()],
     ] {
-        let mut args = vec!["connect", "--json", "--url", &url, "--gateway-id", GW];
-        args.extend_from_slice(&extra);
-        let mut proc = Proc::spawn(&args, Some(SECRET), None);
-        let status = proc.wait_exit(WAIT);
-        assert_eq!(status.code(), Some(2), "{extra:?}: {}", proc.stderr());
-        assert!(proc.stdout.is_empty(), "{extra:?}: {:?}", proc.stdout);
-        assert!(!proc.stderr().is_empty(), "{extra:?}: the problem is shown");
+        refused(&connect_args(&url, &extra), Some(SECRET));
     }
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(connector.seen().dials.is_empty(), "{:#?}", connector.seen());
+    assert_no_dial(&connector);
 }
 
 #[test]
@@ -72,17 +83,9 @@ fn a_bad_flag_exits_2_and_the_secret_is_not_a_flag() {
         vec!["connect"],
         vec!["no-such-subcommand"],
     ] {
-        let mut proc = Proc::spawn(&args, None, None);
-        let status = proc.wait_exit(WAIT);
-        assert_eq!(status.code(), Some(2), "{args:?}: {}", proc.stderr());
-        assert!(proc.stdout.is_empty(), "{args:?}: {:?}", proc.stdout);
-        assert!(
-            !proc.stderr().is_empty(),
-            "{args:?}: the usage error is shown"
-        );
+        refused(&args, None);
     }
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(connector.seen().dials.is_empty());
+    assert_no_dial(&connector);
 }
 
 #[test]
@@ -107,26 +110,15 @@ fn configuration_errors_name_the_flag_and_its_value() {
             r#"--gateway-id "gw:2" must not contain ':'"#,
         ),
     ] {
-        let mut args = vec!["connect", "--json", "--url", &url];
-        if !extra.contains(&"--gateway-id") {
-            args.extend_from_slice(&["--gateway-id", GW]);
-        }
-        args.extend_from_slice(&extra);
-        let mut proc = Proc::spawn(&args, Some(SECRET), None);
-        let status = proc.wait_exit(WAIT);
-        assert_eq!(status.code(), Some(2), "{extra:?}: {}", proc.stderr());
-        let stderr = proc.stderr();
+        let stderr = refused(&connect_args(&url, &extra), Some(SECRET));
         assert!(stderr.contains(expected), "{extra:?}: {stderr}");
     }
-    let mut proc = Proc::spawn(&["connect", "--url", "ftp://connector.example"], None, None);
-    assert_eq!(proc.wait_exit(WAIT).code(), Some(2));
-    let stderr = proc.stderr();
+    let stderr = refused(&["connect", "--url", "ftp://connector.example"], None);
     assert!(
         stderr.contains(r#"--url "ftp://connector.example""#),
         "{stderr}"
     );
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(connector.seen().dials.is_empty(), "{:#?}", connector.seen());
+    assert_no_dial(&connector);
 }
 
 #[test]
@@ -141,30 +133,21 @@ fn a_secret_flag_is_refused_with_a_pointer_to_the_environment_variable() {
         vec![joined.as_str()],
         vec!["--secret"],
     ] {
-        let mut args = vec!["connect", "--url", &url, "--gateway-id", GW];
-        args.extend_from_slice(&given);
-        let mut proc = Proc::spawn(&args, None, None);
-        let status = proc.wait_exit(WAIT);
-        assert_eq!(status.code(), Some(2), "{given:?}: {}", proc.stderr());
-        assert!(proc.stdout.is_empty(), "{given:?}: {:?}", proc.stdout);
-        let stderr = proc.stderr();
+        let stderr = refused(&connect_args(&url, &given), None);
         assert!(
             stderr.contains("--secret") && stderr.contains("RELAY_LINK_SECRET"),
             "{given:?}: {stderr}"
         );
         assert_no_credentials("stderr", &stderr);
     }
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(connector.seen().dials.is_empty(), "{:#?}", connector.seen());
+    assert_no_dial(&connector);
 }
 
 #[test]
 fn a_gateway_id_without_a_secret_is_warned_about_and_still_dials() {
     let connector = connector();
     let url = connector.url();
-    let mut args = vec!["connect", "--json", "--url", &url, "--gateway-id", GW];
-    args.extend_from_slice(FAST);
-    let mut proc = Proc::spawn(&args, None, None);
+    let mut proc = Proc::spawn(&connect_args(&url, FAST), None, None);
     let stderr = proc.wait_stderr("warning");
     assert!(
         stderr.contains("--gateway-id") && stderr.contains("RELAY_LINK_SECRET"),
