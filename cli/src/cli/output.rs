@@ -25,11 +25,12 @@ const GREY: &str = "\x1b[90m";
 /// The `--json` line of an inbound message. The event is printed exactly
 /// as it was received (it is JSON text already), so an event that does not
 /// parse into a value (a lone surrogate escape, `1e999`) is still shown
-/// whole, never as `null`.
+/// whole, never as `null`. Its keys are in the order of the other lines'
+/// (alphabetical, as `serde_json` writes them).
 pub(crate) fn inbound_line(frame: &InboundFrame, at_ms: u64) -> String {
     let buffer_id = serde_json::to_string(&frame.buffer_id).unwrap_or_else(|_| "null".into());
     format!(
-        "{{\"event\":\"inbound\",\"at_ms\":{at_ms},\"buffer_id\":{buffer_id},\"message\":{}}}",
+        "{{\"at_ms\":{at_ms},\"buffer_id\":{buffer_id},\"event\":\"inbound\",\"message\":{}}}",
         flat(frame.raw_event.get())
     )
 }
@@ -336,7 +337,7 @@ mod tests {
         assert!(frame.event().is_err(), "the event cannot be typed");
         assert_eq!(
             inbound_line(&frame, 42),
-            r#"{"event":"inbound","at_ms":42,"buffer_id":"e1","message":{"text":"cut emoji \ud83d","n":1e999}}"#
+            r#"{"at_ms":42,"buffer_id":"e1","event":"inbound","message":{"text":"cut emoji \ud83d","n":1e999}}"#
         );
     }
 
