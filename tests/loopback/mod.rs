@@ -333,6 +333,18 @@ impl Watch {
     }
 }
 
+/// Disconnects `link` with a 1 s budget and waits for its event stream
+/// to end.
+pub async fn disconnect_and_end(link: &RelayLink, watch: &mut Watch) {
+    deadline(
+        WAIT,
+        "the disconnect",
+        link.disconnect(Duration::from_secs(1)),
+    )
+    .await;
+    watch.until_end().await;
+}
+
 /// Whether `event` is an inbound delivery.
 pub fn is_inbound(event: &Event) -> bool {
     matches!(event, Event::Inbound { .. })
