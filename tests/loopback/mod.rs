@@ -10,6 +10,9 @@
 // Each test binary uses a different part of the kit.
 #![allow(dead_code)]
 
+#[cfg(feature = "tls")]
+pub mod tls;
+
 use std::collections::VecDeque;
 use std::future::Future;
 use std::path::{Path, PathBuf};
