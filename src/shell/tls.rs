@@ -29,6 +29,7 @@
 //! No HTTP(S) proxy is supported: the link dials the connector's host
 //! directly, and `HTTPS_PROXY` / `NO_PROXY` are not read.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -91,8 +92,12 @@ pub enum TlsRoots {
 ///     .with_extra_root(rustls::pki_types::CertificateDer::from(vec![0x30, 0x00]));
 /// assert_eq!(options.roots, TlsRoots::WebPki);
 /// assert_eq!(options.extra_roots.len(), 1);
+/// assert_eq!(
+///     format!("{options:?}"),
+///     r#"TlsOptions { roots: WebPki, extra_roots: 1, extra_root_files: ["ca.pem"], client_config: false }"#
+/// );
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct TlsOptions {
     /// The roots to start from (default [`TlsRoots::WebPki`]).
@@ -112,6 +117,20 @@ pub struct TlsOptions {
     /// (`ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))`)
     /// and without ALPN protocols.
     pub client_config: Option<Arc<ClientConfig>>,
+}
+
+/// Shows the roots, how many extra roots there are, the files, and
+/// whether a client configuration is set (never its contents: it may hold
+/// a client certificate's key).
+impl fmt::Debug for TlsOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsOptions")
+            .field("roots", &self.roots)
+            .field("extra_roots", &self.extra_roots.len())
+            .field("extra_root_files", &self.extra_root_files)
+            .field("client_config", &self.client_config.is_some())
+            .finish()
+    }
 }
 
 impl TlsOptions {
@@ -267,5 +286,25 @@ mod native {
             );
         }
         (added, first_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_that_a_client_config_is_set_but_not_its_contents() {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default versions")
+            .with_root_certificates(RootCertStore::empty())
+            .with_no_client_auth();
+        assert!(format!("{config:?}").contains("ClientConfig"));
+        let options = TlsOptions::default().with_client_config(Arc::new(config));
+        let shown = format!("{options:?}");
+        assert!(shown.contains("client_config: true"), "{shown}");
+        assert!(!shown.contains("ClientConfig"), "{shown}");
     }
 }
