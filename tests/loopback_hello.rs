@@ -5,8 +5,9 @@
 mod loopback;
 
 use loopback::*;
-use relay_link::config::Identity;
-use relay_link::LinkState as S;
+use relay_link::config::{ConfigBuilder, Identity};
+use relay_link::protocol::OutgoingFrame;
+use relay_link::{Command, LinkState as S};
 use serde_json::{json, Value};
 
 /// A manifest shaped like the upstream gateway's, with nesting, numbers,
@@ -20,20 +21,28 @@ fn manifest() -> Value {
     ])
 }
 
+/// The fast configuration fronting `discord:b1` with a manifest and
+/// `relevance`, then `slack:B2` without extras.
+fn config_with_extras(
+    connector: &relay_link::testing::Connector,
+    relevance: &Value,
+) -> ConfigBuilder {
+    fast_config(connector)
+        .identities(Vec::new())
+        .add_identity(
+            Identity::new("discord", "b1")
+                .hello_extra("command_manifest", manifest())
+                .hello_extra("relevance_policy", relevance.clone()),
+        )
+        .identity("slack", "B2")
+}
+
 #[test]
 fn every_dial_sends_the_user_agent_and_every_connection_says_hello_with_its_extras() {
     run(async {
         let connector = connector().await;
         let relevance = json!({"mode": "mentions", "channels": ["c1", "c2"], "weight": 0.25});
-        let config = fast_config(&connector)
-            .identities(Vec::new())
-            .add_identity(
-                Identity::new("discord", "b1")
-                    .hello_extra("command_manifest", manifest())
-                    .hello_extra("relevance_policy", relevance.clone()),
-            )
-            .identity("slack", "B2");
-        let (link, mut watch) = spawn(config);
+        let (link, mut watch) = spawn(config_with_extras(&connector, &relevance));
         watch.until_state(S::Handshaken).await;
 
         // A second connection says hello again, extras included.
@@ -73,5 +82,49 @@ fn every_dial_sends_the_user_agent_and_every_connection_says_hello_with_its_extr
         }
 
         disconnect_and_end(&link, &mut watch).await;
+    });
+}
+
+#[test]
+fn a_recorded_trace_keeps_only_the_extras_keys_and_replays_the_same_decisions() {
+    run(async {
+        let path = trace_path("hello-extras");
+        let connector = connector().await;
+        let relevance = json!({"mode": "mentions-only-marker"});
+        let (link, mut watch) = spawn_recorded(config_with_extras(&connector, &relevance), &path);
+        watch.until_state(S::Handshaken).await;
+        disconnect_and_end(&link, &mut watch).await;
+
+        let (text, trace) = read_trace(&path);
+        let header = text.lines().next().expect("a header line");
+        assert!(
+            header.contains(
+                r#"{"platform":"discord","bot_id":"b1","hello_extras":["command_manifest","relevance_policy"]}"#
+            ),
+            "{header}"
+        );
+        assert!(!text.contains("mentions-only-marker"), "{header}");
+        assert!(!text.contains("ça va"), "{header}");
+
+        let steps = replay_steps(&trace);
+        let hellos: Vec<&OutgoingFrame> = steps
+            .iter()
+            .flat_map(|step| &step.commands)
+            .filter_map(|command| match command {
+                Command::Send { frame, .. } if frame.kind() == "hello" => Some(frame),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(hellos.len(), 2, "one hello per identity");
+        for hello in hellos {
+            let OutgoingFrame::Hello { extra, .. } = hello else {
+                unreachable!()
+            };
+            assert!(extra.is_empty(), "a replay has the keys only: {hello:?}");
+        }
+        let states: Vec<_> = steps.iter().map(|step| step.state).collect();
+        assert!(states.contains(&S::Handshaken), "{states:?}");
+        assert_eq!(states.last(), Some(&S::Closed));
+        let _ = std::fs::remove_file(path);
     });
 }
