@@ -83,8 +83,8 @@ pub(crate) fn unix_now() -> i64 {
 }
 
 /// Dials `url` with the `User-Agent` [`AGENT`], carrying `token` as a
-/// bearer token. The driver enforces
-/// the connect timeout by dropping this future.
+/// bearer token. The driver enforces the connect timeout by dropping this
+/// future.
 pub(crate) async fn open(
     runtime: Runtime,
     url: String,

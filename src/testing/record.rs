@@ -68,10 +68,10 @@ pub struct Dial {
     pub token_exp: Option<i64>,
     /// The request path (without query); empty when no request was read.
     pub path: String,
-    /// The upgrade request's headers in the order received, names in
-    /// lower case, values decoded lossily as UTF-8; every header except
-    /// `Authorization` (which is never recorded). Empty when no request
-    /// was read. Read one with [`header`](Dial::header).
+    /// The upgrade request's headers (a repeated header once per value),
+    /// names in lower case, values decoded lossily as UTF-8; every header
+    /// except `Authorization`, which is never recorded. Empty when no
+    /// request was read. Read one with [`header`](Dial::header).
     pub headers: Vec<(String, String)>,
     /// What the connector did.
     pub outcome: DialOutcome,
