@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::backoff::Backoff;
 use crate::buffers::{BufferLedger, Offer};
 use crate::command::{Command, FatalReport, Settlement};
-use crate::config::{Config, MAX_BUFFER_ID_LEN, MAX_UNACCEPTED_DELIVERIES};
+use crate::config::{Config, Identity, MAX_BUFFER_ID_LEN, MAX_UNACCEPTED_DELIVERIES};
 use crate::decoder::LineDecoder;
 use crate::judgement::{CloseKind, Judgement, Verdict};
 use crate::protocol::{IncomingFrame, LineOutcome, OutgoingFrame};
@@ -219,15 +219,8 @@ impl Core {
             .set(Timer::Ping, self.after(self.config.ping_interval));
         self.timers
             .set(Timer::Idle, self.after(self.config.idle_timeout));
-        let hellos: Vec<OutgoingFrame> = self
-            .config
-            .identities
-            .iter()
-            .map(|identity| OutgoingFrame::Hello {
-                platform: identity.platform.clone(),
-                bot_id: identity.bot_id.clone(),
-            })
-            .collect();
+        let hellos: Vec<OutgoingFrame> =
+            self.config.identities.iter().map(Identity::hello).collect();
         for frame in hellos {
             self.push(Command::Send { gen, frame });
         }

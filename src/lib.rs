@@ -149,7 +149,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! |---|---|---|---|
 //! | (none) | | the sans-IO core: [`Link`], [`protocol`], [`config`], [`token`], [`trace`] | serde, serde_json, statig, hmac, sha2, base64, hex, fastrand, thiserror, memchr |
 //! | `shell` | yes | [`shell`]: `RelayLink` on smol, `ws://` | smol, async-tungstenite, futures-util, tracing |
-//! | `tls` | yes | `wss://` through rustls (ring, webpki roots, extra roots in `shell::Options`) | futures-rustls, rustls, webpki-roots, rustls-pki-types |
+//! | `tls` | yes | `wss://` through rustls (ring; webpki roots, extra roots in DER or PEM files, or a ready `ClientConfig`: [`shell::tls`]) | futures-rustls, rustls, webpki-roots, rustls-pki-types |
+//! | `native-roots` | yes | `TlsRoots::Native` and `TlsRoots::Both`: the operating system's trusted roots | rustls-native-certs (on Linux also openssl-probe) |
 //! | `testing` | yes | [`testing`]: the loopback test `Connector`, to test an embedding against | (those of `shell`) |
 //!
 //! `relay-link = { version = "…", default-features = false }` builds the

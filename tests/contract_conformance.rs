@@ -195,10 +195,12 @@ fn outgoing_instances() -> Vec<(OutgoingFrame, OutgoingFrame)> {
             OutgoingFrame::Hello {
                 platform: "discord".into(),
                 bot_id: "b1".into(),
+                extra: Map::new(),
             },
             OutgoingFrame::Hello {
                 platform: "discord".into(),
                 bot_id: String::new(),
+                extra: Map::new(),
             },
         ),
         (

@@ -1,6 +1,8 @@
 //! `wss://` over loopback: the connector serves TLS with a self-signed
-//! certificate for `localhost`; the link trusts it only through
-//! `Options::extra_roots`.
+//! certificate for `localhost`; the link trusts it only through its
+//! `Options::tls` (an extra DER root, a PEM file, or a ready
+//! `ClientConfig`). The operating system's roots are tested in
+//! `tls_native_roots.rs` (it sets `SSL_CERT_FILE`).
 #![cfg(feature = "tls")]
 
 mod loopback;
@@ -8,37 +10,15 @@ mod loopback;
 use std::sync::Arc;
 use std::time::Duration;
 
+use loopback::tls::*;
 use loopback::*;
-use relay_link::shell::{Event, Options};
-use relay_link::testing::{Connector, ConnectorOptions, DialOutcome};
+use relay_link::config::Config;
+use relay_link::shell::tls::rustls::pki_types::CertificateDer;
+use relay_link::shell::tls::{rustls, TlsOptions};
+use relay_link::shell::{Event, RelayLink, SpawnError};
+use relay_link::testing::DialOutcome;
 use relay_link::{LinkState as S, PlatformState as P};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::json;
-
-/// A TLS connector with a fresh self-signed `localhost` certificate, and
-/// that certificate.
-async fn tls_connector() -> (Connector, CertificateDer<'static>) {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
-        .expect("a self-signed certificate");
-    let cert = certified.cert.der().clone();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-        certified.signing_key.serialize_der(),
-    ));
-    let server = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.clone()], key)
-        .unwrap();
-    let connector = connector_with(ConnectorOptions {
-        tls: Some(Arc::new(server)),
-        ..ConnectorOptions::default()
-    })
-    .await;
-    assert!(connector.url().starts_with("wss://localhost:"));
-    (connector, cert)
-}
 
 #[test]
 fn a_wss_handshake_works_when_the_self_signed_root_is_trusted() {
@@ -46,11 +26,7 @@ fn a_wss_handshake_works_when_the_self_signed_root_is_trusted() {
         let (connector, cert) = tls_connector().await;
         let (link, mut watch) = spawn_with(
             fast_config(&connector),
-            Options {
-                seed: Some(7),
-                extra_roots: vec![cert],
-                ..Options::default()
-            },
+            with_tls(TlsOptions::default().with_extra_root(cert)),
         );
         watch.until_state(S::Handshaken).await;
         assert_eq!(
@@ -60,13 +36,7 @@ fn a_wss_handshake_works_when_the_self_signed_root_is_trusted() {
                 (S::Handshaken, P::Connected)
             ]
         );
-        let result = deadline(
-            WAIT,
-            "a send over TLS",
-            link.send(action("send", json!({"text": "secure"})), Some("discord")),
-        )
-        .await;
-        assert_eq!(result["echo"]["text"], "secure");
+        send_secure(&link).await;
         connector.push_inbound(GW, json!({"text": "over tls"}));
         match watch.expect("an inbound", is_inbound).await {
             Event::Inbound { frame, .. } => {
@@ -80,13 +50,7 @@ fn a_wss_handshake_works_when_the_self_signed_root_is_trusted() {
         let seen = connector.seen();
         assert_eq!(seen.dials.len(), 1);
         assert!(seen.dials[0].authorized);
-        deadline(
-            WAIT,
-            "the disconnect",
-            link.disconnect(Duration::from_secs(1)),
-        )
-        .await;
-        watch.until_end().await;
+        disconnect_and_end(&link, &mut watch).await;
         wait_seen(&connector, "the 1000 close over TLS", |s| {
             s.closes.iter().any(|c| c.code == Some(1000))
         })
@@ -124,24 +88,129 @@ fn without_the_extra_root_the_wss_dial_fails_and_keeps_retrying() {
     });
 }
 
-#[test]
-fn an_invalid_extra_root_is_refused_at_spawn() {
-    let config = relay_link::config::Config::builder("wss://localhost:9")
+/// Spawns a link to `url` with `tls`; the error, or `None` when it spawned
+/// (the link is then disconnected at once).
+fn spawn_error(url: &str, tls: TlsOptions) -> Option<SpawnError> {
+    let config = Config::builder(url)
         .gateway_id(GW)
         .secret(SECRET)
         .build()
         .unwrap();
-    let result = relay_link::shell::RelayLink::spawn(
-        config,
-        Options {
-            extra_roots: vec![CertificateDer::from(vec![1u8, 2, 3])],
-            ..Options::default()
-        },
-    );
-    match result {
-        Err(relay_link::shell::SpawnError::Tls(message)) => {
+    match RelayLink::spawn(config, with_tls(tls)) {
+        Ok((link, _events)) => {
+            smol::block_on(link.disconnect(Duration::from_millis(100)));
+            None
+        }
+        Err(error) => Some(error),
+    }
+}
+
+#[test]
+fn an_invalid_extra_root_is_refused_at_spawn() {
+    let tls = TlsOptions::default().with_extra_root(CertificateDer::from(vec![1u8, 2, 3]));
+    match spawn_error("wss://localhost:9", tls) {
+        Some(SpawnError::Tls(message)) => {
             assert!(message.contains("extra root"), "{message}");
         }
         other => panic!("expected a TLS spawn error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_wss_handshake_works_when_the_root_comes_from_a_pem_file() {
+    run(async {
+        let (connector, cert) = tls_connector().await;
+        let other = rcgen::generate_simple_self_signed(vec!["elsewhere".to_owned()])
+            .expect("a second certificate");
+        // The file holds an unrelated certificate first and a key block
+        // (skipped); the connector's certificate is the second block.
+        let pem = format!(
+            "{}-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n{}",
+            pem_of(other.cert.der()),
+            pem_of(&cert)
+        );
+        let path = temp_file("roots.pem", &pem);
+        handshake_and_send(
+            &connector,
+            with_tls(TlsOptions::default().with_extra_root_file(&path)),
+        )
+        .await;
+        let _ = std::fs::remove_file(path);
+    });
+}
+
+#[test]
+fn a_wss_handshake_works_with_a_ready_client_config() {
+    run(async {
+        let (connector, cert) = tls_connector().await;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert).expect("the self-signed root is valid");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        handshake_and_send(
+            &connector,
+            with_tls(TlsOptions::default().with_client_config(Arc::new(config))),
+        )
+        .await;
+    });
+}
+
+#[test]
+fn a_bad_root_file_is_refused_at_spawn_naming_the_option_and_the_path() {
+    let missing = temp_path("missing.pem");
+    let empty = temp_file("empty.pem", "no PEM block in here\n");
+    let broken = temp_file(
+        "broken.pem",
+        "-----BEGIN CERTIFICATE-----\n!!not base64!!\n-----END CERTIFICATE-----\n",
+    );
+    let not_a_cert = temp_file(
+        "not-a-cert.pem",
+        &pem_of(&CertificateDer::from(vec![1u8, 2, 3])),
+    );
+    let cases = [
+        (&missing, "I/O error"),
+        (&empty, "no PEM CERTIFICATE block"),
+        (&broken, "base64"),
+        (&not_a_cert, "not a valid root"),
+    ];
+    for (path, problem) in cases {
+        // wss:// needs the roots; ws:// checks the files all the same.
+        for url in ["wss://localhost:9", "ws://127.0.0.1:9"] {
+            let tls = TlsOptions::default().with_extra_root_file(path);
+            let error = spawn_error(url, tls)
+                .unwrap_or_else(|| panic!("{} was accepted for {url}", path.display()));
+            let shown = error.to_string();
+            assert!(
+                matches!(&error, SpawnError::RootFile { option: "tls.extra_root_files", path: p, .. } if p == path),
+                "{error:?}"
+            );
+            assert!(shown.starts_with("tls.extra_root_files: "), "{shown}");
+            assert!(shown.contains(&path.display().to_string()), "{shown}");
+            assert!(shown.contains(problem), "{url}: {shown}");
+        }
+    }
+    for path in [empty, broken, not_a_cert] {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+#[test]
+fn a_client_config_with_other_roots_is_refused_at_spawn() {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    let tls = TlsOptions::default()
+        .with_client_config(Arc::new(config))
+        .with_extra_root(CertificateDer::from(vec![1u8, 2, 3]));
+    match spawn_error("wss://localhost:9", tls) {
+        Some(SpawnError::Option { field, .. }) => assert_eq!(field, "tls.client_config"),
+        other => panic!("expected an option error, got {other:?}"),
     }
 }

@@ -138,3 +138,21 @@ fn spawning_on_tokio_outside_a_tokio_runtime_is_refused() {
     let error = RelayLink::spawn(config, tokio_options()).expect_err("no tokio runtime here");
     assert!(error.to_string().starts_with("runtime:"), "{error}");
 }
+
+#[test]
+fn on_tokio_a_wss_link_trusts_a_pem_root_file_and_sends_its_user_agent() {
+    use loopback::tls::{handshake_and_send, pem_of, temp_file, tls_connector};
+    use relay_link::shell::tls::TlsOptions;
+
+    run_tokio(async {
+        let (connector, cert) = tls_connector().await;
+        let path = temp_file("tokio-root.pem", &pem_of(&cert));
+        let mut options = tokio_options();
+        options.tls = TlsOptions::default().with_extra_root_file(&path);
+        handshake_and_send(&connector, options).await;
+        let agent = format!("relay-link/{}", env!("CARGO_PKG_VERSION"));
+        let seen = connector.seen();
+        assert_eq!(seen.dials[0].header("user-agent"), Some(agent.as_str()));
+        let _ = std::fs::remove_file(path);
+    });
+}

@@ -4,6 +4,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use super::*;
+use crate::protocol::HELLO_KEYS;
+use crate::requests::line_fits;
 use crate::token::Secret;
 
 /// Builds a [`Config`]; every value starts at its contract default.
@@ -90,6 +92,13 @@ impl ConfigBuilder {
         self
     }
 
+    /// Appends a fronted identity built in full, e.g. with extra `hello`
+    /// fields ([`Identity::hello_extra`]).
+    pub fn add_identity(mut self, identity: Identity) -> Self {
+        self.identities.push(identity);
+        self
+    }
+
     /// Replaces the fronted identities; an empty list means the default
     /// `relay:` identity.
     pub fn identities(mut self, identities: Vec<Identity>) -> Self {
@@ -150,7 +159,11 @@ impl ConfigBuilder {
     /// Refused, naming the field: an invalid URL (see [`normalize_url`]); an
     /// empty gateway id or one containing `:`; an identity with an empty
     /// platform or a platform listed twice (`botId` follows the identity
-    /// hello'd for a platform, so duplicates would be ambiguous); a zero
+    /// hello'd for a platform, so duplicates would be ambiguous); an extra
+    /// `hello` field named like one of the contract's (`type`, `platform`,
+    /// `botId`), or extras that make the `hello` longer than
+    /// `max_frame_size` (the connector would close with 1009 on every
+    /// connection; both name the identity); a zero
     /// timing (except `drain_grace`); `backoff_max < backoff_base`;
     /// `idle_timeout <= ping_interval` (the link would declare a quiet but
     /// healthy connection dead before a ping could be answered); a zero
@@ -183,6 +196,19 @@ impl ConfigBuilder {
                 return Err(ConfigError::new(
                     "identities",
                     format!("platform {:?} is listed more than once", identity.platform),
+                ));
+            }
+            if let Some(key) = identity
+                .hello_extras
+                .keys()
+                .find(|key| HELLO_KEYS.contains(&key.as_str()))
+            {
+                return Err(ConfigError::new(
+                    "identities",
+                    format!(
+                        "identity {identity}: hello extra {key:?} would override the contract's \
+                         hello field (extras may not use {HELLO_KEYS:?})"
+                    ),
                 ));
             }
         }
@@ -220,6 +246,19 @@ impl ConfigBuilder {
             return Err(ConfigError::new(
                 "max_frame_size",
                 "must be greater than zero",
+            ));
+        }
+        if let Some(identity) = identities
+            .iter()
+            .find(|identity| !line_fits(&identity.hello(), self.max_frame_size))
+        {
+            return Err(ConfigError::new(
+                "identities",
+                format!(
+                    "identity {identity}: its hello (with its extras) is longer than \
+                     max_frame_size ({} bytes)",
+                    self.max_frame_size
+                ),
             ));
         }
         if self.dedupe_capacity == 0 {

@@ -29,17 +29,21 @@ use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
+use crate::protocol::OutgoingFrame;
 use crate::token::{self, Secret, Token};
 
 mod builder;
+#[cfg(test)]
+mod hello_extras_tests;
 mod summary;
 #[cfg(test)]
 mod tests;
 mod url;
 
 pub use builder::ConfigBuilder;
-pub use summary::ConfigSummary;
+pub use summary::{ConfigSummary, IdentitySummary};
 pub use url::normalize_url;
 
 /// Default first backoff step (contract §5 rule 9).
@@ -122,21 +126,89 @@ impl ConfigError {
         &self.message
     }
 }
-/// One fronted identity: a platform and the bot id announced in its `hello`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// One fronted identity: a platform, the bot id announced in its `hello`,
+/// and any extra fields that `hello` carries.
+///
+/// The extra fields ([`hello_extras`](Identity::hello_extras)) are written
+/// into the identity's `hello` after `platform` and `botId` and passed
+/// through untouched: the upstream gateway sends a `command_manifest` with
+/// its Discord hello, and a relevance policy, and connectors rely on them.
+/// A key that the contract's `hello` already has (`type`, `platform`,
+/// `botId`; [`HELLO_KEYS`](crate::protocol::HELLO_KEYS)) is refused by
+/// [`ConfigBuilder::build`], naming the identity and the key, rather than
+/// silently overriding either side.
+///
+/// `Debug` shows the extras' keys only (they can be large); they are not
+/// secret.
+///
+/// ```
+/// use relay_link::config::{Config, Identity};
+/// use serde_json::json;
+///
+/// let discord = Identity::new("discord", "bot-1")
+///     .hello_extra("command_manifest", json!([{"name": "ask"}]))
+///     .hello_extra("relevance", json!({"mode": "mentions"}));
+/// let config = Config::builder("https://connector.example")
+///     .add_identity(discord)
+///     .build()?;
+/// assert_eq!(
+///     config.identities()[0].hello().to_line(),
+///     "{\"type\":\"hello\",\"platform\":\"discord\",\"botId\":\"bot-1\",\
+///      \"command_manifest\":[{\"name\":\"ask\"}],\"relevance\":{\"mode\":\"mentions\"}}\n"
+/// );
+///
+/// // A contract field cannot be overridden: refused before anything dials.
+/// let clash = Config::builder("https://connector.example")
+///     .add_identity(Identity::new("slack", "B1").hello_extra("botId", json!("other")))
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(clash.field(), "identities");
+/// assert!(clash.message().contains("slack:B1") && clash.message().contains("botId"));
+/// # Ok::<(), relay_link::config::ConfigError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Identity {
     /// The platform, e.g. `discord`; never empty.
     pub platform: String,
     /// The bot id on that platform; may be empty.
     pub bot_id: String,
+    /// Extra fields of this identity's `hello` (written in the map's key
+    /// order); none by default.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub hello_extras: Map<String, Value>,
 }
 
 impl Identity {
-    /// An identity from its parts.
+    /// An identity from its parts, without extra `hello` fields.
     pub fn new(platform: impl Into<String>, bot_id: impl Into<String>) -> Self {
         Self {
             platform: platform.into(),
             bot_id: bot_id.into(),
+            hello_extras: Map::new(),
+        }
+    }
+
+    /// Adds (or replaces) the extra `hello` field `key`.
+    #[must_use]
+    pub fn hello_extra(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.hello_extras.insert(key.into(), value.into());
+        self
+    }
+
+    /// Adds (or replaces) every field of `extras`.
+    #[must_use]
+    pub fn hello_extras(mut self, extras: Map<String, Value>) -> Self {
+        self.hello_extras.extend(extras);
+        self
+    }
+
+    /// The `hello` frame announcing this identity.
+    pub fn hello(&self) -> OutgoingFrame {
+        OutgoingFrame::Hello {
+            platform: self.platform.clone(),
+            bot_id: self.bot_id.clone(),
+            extra: self.hello_extras.clone(),
         }
     }
 
@@ -163,6 +235,25 @@ impl Identity {
     /// The default identity: platform `relay`, empty bot id.
     pub fn default_identity() -> Self {
         Self::new(DEFAULT_PLATFORM, "")
+    }
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identity")
+            .field("platform", &self.platform)
+            .field("bot_id", &self.bot_id)
+            .field("hello_extras", &ExtraKeys(&self.hello_extras))
+            .finish()
+    }
+}
+
+/// Shows a map's keys only, as a list.
+struct ExtraKeys<'a>(&'a Map<String, Value>);
+
+impl fmt::Debug for ExtraKeys<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
     }
 }
 
@@ -343,7 +434,7 @@ impl Config {
             url: self.url.clone(),
             gateway_id: self.gateway_id.clone(),
             auth: self.auth_configured(),
-            identities: self.identities.clone(),
+            identities: self.identities.iter().map(IdentitySummary::of).collect(),
             backoff_base_ms: millis(self.backoff_base),
             backoff_max_ms: millis(self.backoff_max),
             stable_after_ms: millis(self.stable_after),

@@ -10,8 +10,10 @@ use super::*;
 ///
 /// Durations are whole milliseconds (`_ms`; sub-millisecond parts are
 /// dropped), the token lifetime is in seconds. The secret is never stored:
-/// `auth` only records whether one was configured. When reading, a missing
-/// field takes its contract default, so hand-written traces stay short.
+/// `auth` only records whether one was configured. An identity's extra
+/// `hello` fields are large and decide nothing, so only their keys are
+/// kept ([`IdentitySummary`]). When reading, a missing field takes its
+/// contract default, so hand-written traces stay short.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ConfigSummary {
@@ -22,7 +24,7 @@ pub struct ConfigSummary {
     /// Whether upgrades carried auth (gateway id and secret both configured).
     pub auth: bool,
     /// Fronted identities, in `hello` order.
-    pub identities: Vec<Identity>,
+    pub identities: Vec<IdentitySummary>,
     /// First backoff step.
     pub backoff_base_ms: u64,
     /// Backoff cap.
@@ -62,7 +64,7 @@ impl Default for ConfigSummary {
             url: String::new(),
             gateway_id: None,
             auth: false,
-            identities: vec![Identity::default_identity()],
+            identities: vec![IdentitySummary::of(&Identity::default_identity())],
             backoff_base_ms: millis(DEFAULT_BACKOFF_BASE),
             backoff_max_ms: millis(DEFAULT_BACKOFF_MAX),
             stable_after_ms: millis(DEFAULT_STABLE_AFTER),
@@ -88,13 +90,21 @@ impl ConfigSummary {
     ///
     /// When `auth` is true the secret is [`REPLAY_PLACEHOLDER_SECRET`]: the
     /// real secret is never stored, so replayed tokens differ from the
-    /// recorded ones, but every decision the core takes is the same. The
+    /// recorded ones, but every decision the core takes is the same.
+    /// Likewise the identities come back without their extra `hello` fields
+    /// (only the keys were kept): the replayed `hello` frames carry
+    /// `platform` and `botId` alone, and nothing else changes. The
     /// result is validated like any other configuration; `auth` without a
     /// gateway id is refused (field `auth`).
     pub fn to_config(&self) -> Result<Config, ConfigError> {
         let ms = Duration::from_millis;
         let mut builder = Config::builder(self.url.clone())
-            .identities(self.identities.clone())
+            .identities(
+                self.identities
+                    .iter()
+                    .map(IdentitySummary::identity)
+                    .collect(),
+            )
             .backoff_base(ms(self.backoff_base_ms))
             .backoff_max(ms(self.backoff_max_ms))
             .stable_after(ms(self.stable_after_ms))
@@ -120,5 +130,39 @@ impl ConfigSummary {
             builder = builder.secret(REPLAY_PLACEHOLDER_SECRET);
         }
         builder.build()
+    }
+}
+
+/// One fronted identity in a [`ConfigSummary`]: its platform, its bot id
+/// and the keys (never the values) of its extra `hello` fields.
+///
+/// Serialises as `{"platform":…,"bot_id":…}`, plus `"hello_extras":[keys]`
+/// when there are any, so headers written before extras existed read the
+/// same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct IdentitySummary {
+    /// The platform.
+    pub platform: String,
+    /// The bot id.
+    pub bot_id: String,
+    /// The keys of the identity's extra `hello` fields, in the map's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hello_extras: Vec<String>,
+}
+
+impl IdentitySummary {
+    /// The summary of `identity`.
+    pub fn of(identity: &Identity) -> Self {
+        Self {
+            platform: identity.platform.clone(),
+            bot_id: identity.bot_id.clone(),
+            hello_extras: identity.hello_extras.keys().cloned().collect(),
+        }
+    }
+
+    /// The identity a replay uses: platform and bot id, no extras.
+    pub fn identity(&self) -> Identity {
+        Identity::new(self.platform.clone(), self.bot_id.clone())
     }
 }

@@ -24,6 +24,14 @@ pub enum OutgoingFrame {
         /// `botId` of the identity.
         #[serde(rename = "botId")]
         bot_id: String,
+        /// The identity's extra `hello` fields
+        /// ([`Identity::hello_extras`](crate::config::Identity::hello_extras)),
+        /// written after `platform` and `botId`, untouched. A key that
+        /// would repeat one of [`HELLO_KEYS`] is never written (a
+        /// configuration refuses it at build time). Reading a `hello`
+        /// collects its unknown keys here.
+        #[serde(flatten, serialize_with = "hello_extra_entries")]
+        extra: Map<String, Value>,
     },
     /// `outbound`: asks the connector to act; answered by `outbound_result`.
     Outbound {
@@ -73,6 +81,21 @@ impl OutgoingFrame {
             Self::InboundAck { .. } => "inbound_ack",
         }
     }
+}
+
+/// The keys of a `hello` frame that the contract defines (`type` included):
+/// an identity's extra `hello` fields may not use them.
+pub const HELLO_KEYS: [&str; 3] = ["type", "platform", "botId"];
+
+/// Writes a `hello`'s extra fields into the frame's map, skipping any that
+/// would repeat one of [`HELLO_KEYS`].
+fn hello_extra_entries<S: Serializer>(
+    extra: &Map<String, Value>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let mut map = serializer.serialize_map(None)?;
+    extra_entries(&mut map, extra, &HELLO_KEYS)?;
+    map.end()
 }
 
 /// Serialises `value` as compact JSON followed by `'\n'`.

@@ -39,7 +39,7 @@ pub use descriptor::{
 pub use event::{InboundEvent, Source, WireId};
 pub use frames::{
     DescriptorFrame, GoingIdleAckFrame, InboundFrame, IncomingFrame, InterruptInboundFrame,
-    OutboundResultFrame, OutgoingFrame, PassthroughFrame,
+    OutboundResultFrame, OutgoingFrame, PassthroughFrame, HELLO_KEYS,
 };
 pub use passthrough::PassthroughForward;
 

@@ -28,12 +28,59 @@ fn hello_serialises_with_bot_id_key() {
     let hello = OutgoingFrame::Hello {
         platform: "discord".into(),
         bot_id: "B1".into(),
+        extra: Map::new(),
     };
     assert_eq!(
         hello.to_line(),
         "{\"type\":\"hello\",\"platform\":\"discord\",\"botId\":\"B1\"}\n"
     );
     assert_eq!(hello.kind(), "hello");
+}
+
+#[test]
+fn hello_extras_follow_the_contract_keys_untouched_and_read_back() {
+    let manifest =
+        json!([{"name": "ask", "options": [{"type": 3, "nested": {"deep": [1, 2.5, null]}}]}]);
+    let mut extra = Map::new();
+    extra.insert("command_manifest".into(), manifest.clone());
+    extra.insert("relevance".into(), json!({"mode": "mentions"}));
+    let hello = OutgoingFrame::Hello {
+        platform: "discord".into(),
+        bot_id: "B1".into(),
+        extra,
+    };
+    let line = hello.to_line();
+    assert!(
+        line.starts_with(
+            "{\"type\":\"hello\",\"platform\":\"discord\",\"botId\":\"B1\",\"command_manifest\":"
+        ),
+        "{line}"
+    );
+    let value = as_value(&line);
+    assert_eq!(value["command_manifest"], manifest);
+    assert_eq!(value["relevance"], json!({"mode": "mentions"}));
+    assert_eq!(
+        serde_json::from_str::<OutgoingFrame>(&line).ok(),
+        Some(hello)
+    );
+}
+
+#[test]
+fn a_hello_extra_named_like_a_contract_key_is_never_written() {
+    let mut extra = Map::new();
+    for key in HELLO_KEYS {
+        extra.insert(key.into(), json!("spoofed"));
+    }
+    extra.insert("kept".into(), json!(1));
+    let hello = OutgoingFrame::Hello {
+        platform: "discord".into(),
+        bot_id: "B1".into(),
+        extra,
+    };
+    assert_eq!(
+        hello.to_line(),
+        "{\"type\":\"hello\",\"platform\":\"discord\",\"botId\":\"B1\",\"kept\":1}\n"
+    );
 }
 
 #[test]

@@ -166,8 +166,9 @@ pub(crate) fn build(config: Config, options: Options) -> Result<Built, SpawnErro
 #[cfg(feature = "tls")]
 fn tls_for(config: &Config, options: &Options) -> Result<Tls, SpawnError> {
     if config.url().starts_with("wss://") {
-        Ok(Some(super::tls::connector(&options.extra_roots)?))
+        Ok(Some(super::tls::connector(&options.tls)?))
     } else {
+        super::tls::check(&options.tls)?;
         Ok(None)
     }
 }

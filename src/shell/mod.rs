@@ -65,7 +65,8 @@ mod socket;
 mod stats;
 mod tasks;
 #[cfg(feature = "tls")]
-mod tls;
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub mod tls;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -19,11 +19,12 @@ pub struct Options {
     /// Write every input the core receives to this file, as a trace
     /// ([`crate::trace`]) that `relay-link replay` can render.
     pub record: Option<PathBuf>,
-    /// Extra trusted root certificates (DER) for `wss://`, on top of the
-    /// webpki roots.
+    /// How `wss://` dials authenticate the connector: the trusted roots,
+    /// extra roots (DER or PEM files) or a ready rustls client
+    /// configuration ([`tls`](super::tls)).
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub extra_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
+    pub tls: super::tls::TlsOptions,
     /// Test hook: a copy of every [`Command`](crate::Command) the shell
     /// executes, in order, sent right after it is polled from the core. With
     /// [`record`](Options::record) this lets a test check that replaying the
@@ -49,7 +50,7 @@ impl Default for Options {
             seed: None,
             record: None,
             #[cfg(feature = "tls")]
-            extra_roots: Vec::new(),
+            tls: super::tls::TlsOptions::default(),
             command_log: None,
             event_capacity: DEFAULT_EVENT_CAPACITY,
             runtime: Runtime::Smol,
@@ -63,6 +64,19 @@ pub enum SpawnError {
     /// The TLS configuration could not be built.
     #[error("tls: {0}")]
     Tls(String),
+    /// A file of trusted root certificates could not be used
+    /// ([`TlsOptions::extra_root_files`](super::tls::TlsOptions::extra_root_files)).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    #[error("{option}: {}: {problem}", path.display())]
+    RootFile {
+        /// The option, `tls.extra_root_files`.
+        option: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// `wss://` was configured but the `tls` feature is off.
     #[error("url: wss:// needs the `tls` feature")]
     TlsDisabled,

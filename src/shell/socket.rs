@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::error::CapacityError;
-use async_tungstenite::tungstenite::http::header::{HeaderValue, AUTHORIZATION};
+use async_tungstenite::tungstenite::http::header::{HeaderValue, AUTHORIZATION, USER_AGENT};
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use async_tungstenite::tungstenite::{Error as WsError, Message};
@@ -72,6 +72,9 @@ pub(crate) enum CloseOutcome {
     PeerClosed,
 }
 
+/// The `User-Agent` of every upgrade request (contract §1).
+const AGENT: &str = concat!("relay-link/", env!("CARGO_PKG_VERSION"));
+
 /// Seconds since the Unix epoch, for minting a token at dial time.
 pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
@@ -79,8 +82,9 @@ pub(crate) fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// Dials `url`, carrying `token` as a bearer token. The driver enforces
-/// the connect timeout by dropping this future.
+/// Dials `url` with the `User-Agent` [`AGENT`], carrying `token` as a
+/// bearer token. The driver enforces the connect timeout by dropping this
+/// future.
 pub(crate) async fn open(
     runtime: Runtime,
     url: String,
@@ -92,6 +96,9 @@ pub(crate) async fn open(
         .as_str()
         .into_client_request()
         .map_err(|e| io(format!("invalid url: {e}")))?;
+    request
+        .headers_mut()
+        .insert(USER_AGENT, HeaderValue::from_static(AGENT));
     if let Some(token) = token {
         let mut value = HeaderValue::from_str(&token.bearer_header_value())
             .map_err(|_| io("token is not a valid header value".into()))?;

@@ -76,7 +76,8 @@ pub type DescriptorFn = Arc<dyn Fn(&str, &str) -> Value + Send + Sync>;
 #[derive(Clone)]
 pub struct ConnectorOptions {
     /// Serve `wss://` with this rustls configuration (the URL then names
-    /// `localhost`).
+    /// `localhost`); rustls is re-exported as
+    /// [`shell::tls::rustls`](crate::shell::tls::rustls).
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub tls: Option<Arc<rustls::ServerConfig>>,

@@ -2,7 +2,7 @@
 //!
 //! Records never hold a token or a secret: a dial records only whether an
 //! `Authorization` header was present, whether it verified, and the expiry
-//! it claimed.
+//! it claimed; its other request headers are kept ([`Dial::headers`]).
 
 use serde_json::Value;
 
@@ -68,10 +68,27 @@ pub struct Dial {
     pub token_exp: Option<i64>,
     /// The request path (without query); empty when no request was read.
     pub path: String,
+    /// The upgrade request's headers (a repeated header once per value),
+    /// names in lower case, values decoded lossily as UTF-8; every header
+    /// except `Authorization`, which is never recorded. Empty when no
+    /// request was read. Read one with [`header`](Dial::header).
+    pub headers: Vec<(String, String)>,
     /// What the connector did.
     pub outcome: DialOutcome,
     /// The connection, when the upgrade was accepted.
     pub connection: Option<ConnectionId>,
+}
+
+impl Dial {
+    /// The first recorded value of the request header `name` (any case),
+    /// e.g. `dial.header("user-agent")`; `None` when absent (always for
+    /// `Authorization`).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
 }
 
 /// What the connector did with a dial.

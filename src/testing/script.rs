@@ -231,6 +231,7 @@ impl State {
             authorized,
             token_exp: claims.as_ref().map(|c| c.exp),
             path: path.to_owned(),
+            headers: Vec::new(),
             outcome: match &verdict {
                 Verdict::Accept => DialOutcome::Accepted,
                 Verdict::Refuse(code, reason) => DialOutcome::Refused {

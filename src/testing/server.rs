@@ -116,6 +116,7 @@ fn record_failed_dial(shared: &Shared) {
         authorized: false,
         token_exp: None,
         path: String::new(),
+        headers: Vec::new(),
         outcome: DialOutcome::Failed,
         connection: None,
     });
@@ -138,6 +139,20 @@ async fn serve_tcp(shared: Arc<Shared>, tcp: TcpStream, stop: Receiver<()>) {
         return;
     }
     serve(shared, tcp, stop).await;
+}
+
+/// The request's headers as [`Dial::headers`] keeps them: every one but
+/// `Authorization`.
+fn recorded_headers(request: &Request) -> Vec<(String, String)> {
+    request
+        .headers()
+        .iter()
+        .filter(|(name, _)| *name != header::AUTHORIZATION)
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_owned(), value)
+        })
+        .collect()
 }
 
 /// The HTTP rejection response for `status`.
@@ -176,9 +191,12 @@ where
                 .headers()
                 .get(header::AUTHORIZATION)
                 .map(|v| v.to_str().unwrap_or(""));
-            let made = shared
-                .lock()
-                .decide(request.uri().path(), auth, unix_now(), tx);
+            let mut state = shared.lock();
+            let made = state.decide(request.uri().path(), auth, unix_now(), tx);
+            if let Some(dial) = state.seen.dials.last_mut() {
+                dial.headers = recorded_headers(request);
+            }
+            drop(state);
             let verdict = made.verdict.clone();
             *decision = Some(made);
             match verdict {

@@ -83,7 +83,9 @@ pub fn render_input(input: &Input) -> String {
 
 fn render_frame(frame: &OutgoingFrame) -> String {
     match frame {
-        OutgoingFrame::Hello { platform, bot_id } => format!("hello({platform}:{bot_id})"),
+        OutgoingFrame::Hello {
+            platform, bot_id, ..
+        } => format!("hello({platform}:{bot_id})"),
         OutgoingFrame::Outbound {
             request_id,
             action,

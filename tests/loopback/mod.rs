@@ -10,6 +10,9 @@
 // Each test binary uses a different part of the kit.
 #![allow(dead_code)]
 
+#[cfg(feature = "tls")]
+pub mod tls;
+
 use std::collections::VecDeque;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -331,6 +334,18 @@ impl Watch {
     pub fn entered(&self, state: LinkState) -> usize {
         self.states.iter().filter(|(s, _)| *s == state).count()
     }
+}
+
+/// Disconnects `link` with a 1 s budget and waits for its event stream
+/// to end.
+pub async fn disconnect_and_end(link: &RelayLink, watch: &mut Watch) {
+    deadline(
+        WAIT,
+        "the disconnect",
+        link.disconnect(Duration::from_secs(1)),
+    )
+    .await;
+    watch.until_end().await;
 }
 
 /// Whether `event` is an inbound delivery.
