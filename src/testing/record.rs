@@ -76,6 +76,7 @@ pub struct Dial {
 
 /// What the connector did with a dial.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DialOutcome {
     /// Upgraded and served.
     Accepted,

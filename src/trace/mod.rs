@@ -48,6 +48,7 @@ pub struct TraceHeader {
 
 /// What happened at one point of a trace.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Step {
     /// An input was handled.
     Input(Input),
@@ -75,6 +76,7 @@ pub struct Trace {
 
 /// A trace that could not be read or replayed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TraceError {
     /// A line is malformed.
     #[error("trace line {line}: {message}")]
