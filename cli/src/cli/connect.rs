@@ -181,6 +181,7 @@ async fn drive(
 }
 
 async fn forward_events(mut events: Events, tx: Sender<Msg>) {
+    use futures_util::StreamExt;
     while let Some(event) = events.next().await {
         let _ = tx.send(Msg::Event(event)).await;
     }
@@ -239,6 +240,7 @@ async fn read_stdin(link: RelayLink, tx: Sender<Msg>) {
                 smol::spawn(async move {
                     let id = pending.id().clone();
                     let result = pending.settled().await;
+                    let result = result.map_or_else(|e| e.to_json(), Value::Object);
                     let _ = tx.send(Msg::Settled(id, result)).await;
                 })
                 .detach();
