@@ -177,6 +177,7 @@ impl Settlement {
 
 /// A non-retryable error reported to the application, once.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FatalReport {
     /// A stable code, e.g. [`RELAY_DISABLED_CODE`].
     pub code: &'static str,

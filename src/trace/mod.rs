@@ -37,6 +37,7 @@ pub const TRACE_VERSION: u32 = 1;
 
 /// The first line of a trace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TraceHeader {
     /// Format version ([`TRACE_VERSION`]).
     pub relay_link_trace: u32,
@@ -58,6 +59,7 @@ pub enum Step {
 
 /// One line of a trace after the header.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct TraceEntry {
     /// Offset from the link's start.
     pub at: Duration,
