@@ -52,7 +52,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         text: "hello from tokio",
     };
     match link.send(&action, Some("discord")).await {
-        Ok(result) => println!("result {result:?}"),
+        Ok(result) => println!("result {}", relay_link::serde_json::Value::Object(result)),
         Err(e) => println!("failed (ambiguous: {}): {e}", e.is_ambiguous()),
     }
     println!(

@@ -26,7 +26,7 @@
 ```no_run
 use std::time::Duration;
 use relay_link::config::Config;
-use relay_link::serde_json::json;
+use relay_link::serde_json::{json, Value};
 use relay_link::shell::{Event, Options, RelayLink};
 use smol::stream::StreamExt; // the event stream is a `Stream`
 
@@ -60,7 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Settled exactly once, never hangs. `Ok` is the connector's answer
         // (whatever it says); `Err` is the link's own failure.
         match link.send(json!({"op": "send", "text": "hi"}), Some("discord")).await {
-            Ok(result) => println!("answered: {result:?}"),
+            Ok(result) => println!("answered: {}", Value::Object(result)),
             Err(e) if e.is_ambiguous() => println!("{e}: it may have gone out"),
             Err(e) => println!("{e}: it did not go out"),
         }
