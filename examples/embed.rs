@@ -13,10 +13,11 @@
 use std::time::Duration;
 
 use relay_link::config::Config;
+use relay_link::serde_json::{json, Value};
 use relay_link::shell::{Event, Options, RelayLink};
 use relay_link::testing::{Connector, ConnectorOptions};
 use relay_link::token::Secret;
-use serde_json::json;
+use smol::stream::StreamExt as _;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A connector to talk to (in production: your connector's base URL).
@@ -68,14 +69,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await;
         }
         connector.push_inbound("gw-embed", json!({"text": "hello from chat"}));
+        // `Ok` is the connector's answer, whatever it says; `Err` is the
+        // link's own failure, and says whether the action may have gone out.
         let action = json!({"op": "send", "text": "hi"});
-        let result = link
-            .send(
-                action.as_object().cloned().unwrap_or_default(),
-                Some("discord"),
-            )
-            .await;
-        println!("result: {result}");
+        match link.send(action, Some("discord")).await {
+            Ok(result) => println!("result: {}", Value::Object(result)),
+            Err(e) if e.is_ambiguous() => println!("maybe sent: {e}"),
+            Err(e) => println!("not sent: {e}"),
+        }
         link.disconnect(Duration::from_secs(2)).await;
     });
     reader.join().map_err(|_| "event thread panicked")?;

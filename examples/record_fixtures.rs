@@ -25,8 +25,9 @@ use relay_link::config::{Config, ConfigBuilder};
 use relay_link::shell::{Acceptance, Event, Events, Options, RelayLink};
 use relay_link::testing::{Connector, ConnectorOptions, Delivery, Seen};
 use relay_link::token::Secret;
-use relay_link::{LinkState, PlatformState};
-use serde_json::{json, Map, Value};
+use relay_link::{LinkState, PlatformState, RequestError};
+use serde_json::{json, Value};
+use smol::stream::StreamExt as _;
 
 const GW: &str = "gw-rec";
 /// Grepped for in every trace written.
@@ -149,10 +150,6 @@ async fn connector() -> Connector {
         .expect("the connector binds 127.0.0.1");
     connector.add_gateway(GW, Secret::new(SECRET));
     connector
-}
-
-fn action(value: Value) -> Map<String, Value> {
-    value.as_object().cloned().expect("an action object")
 }
 
 async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
@@ -290,9 +287,10 @@ async fn clean_handshake(path: PathBuf) {
     sleep(PAUSE).await;
     let result = s
         .link
-        .send(action(json!({"op": "send", "text": "hi"})), Some("slack"))
-        .await;
-    assert_eq!(result["success"], true, "{result}");
+        .send(json!({"op": "send", "text": "hi"}), Some("slack"))
+        .await
+        .expect("the connector's result");
+    assert_eq!(result["success"], true, "{result:?}");
     let hellos: Vec<Value> = s
         .connector
         .seen()
@@ -415,15 +413,9 @@ async fn outbound_timeout(path: PathBuf) {
     sleep(PAUSE).await;
     let result = s
         .link
-        .send(
-            action(json!({"op": "prompt", "text": "?"})),
-            Some("discord"),
-        )
+        .send(json!({"op": "prompt", "text": "?"}), Some("discord"))
         .await;
-    assert_eq!(
-        result,
-        json!({"success": false, "error": "relay outbound timed out", "ambiguous": true})
-    );
+    assert_eq!(result, Err(RequestError::TimedOut));
     s.disconnect().await;
 }
 
@@ -433,19 +425,14 @@ async fn lost_in_a_drop(path: PathBuf) {
     let mut s = Session::start(connector.clone(), config(&connector), &path);
     s.handshaken().await;
     sleep(PAUSE).await;
-    let pending = s
-        .link
-        .request(action(json!({"op": "prompt", "text": "?"})), None);
+    let pending = s.link.request(json!({"op": "prompt", "text": "?"}), None);
     s.seen("the outbound frame", |seen| {
         seen.frames_of("outbound").count() == 1
     })
     .await;
     connector.drop_connections(GW);
     let result = within("the settlement", pending.settled()).await;
-    assert_eq!(
-        result,
-        json!({"success": false, "error": "relay transport connection lost", "ambiguous": true})
-    );
+    assert_eq!(result, Err(RequestError::ConnectionLost));
     s.handshaken().await;
     sleep(PAUSE).await;
     s.disconnect().await;
@@ -525,9 +512,7 @@ async fn stalled_disconnect(path: PathBuf) {
     let mut s = Session::start(connector.clone(), config(&connector), &path);
     s.handshaken().await;
     sleep(PAUSE).await;
-    let pending = s
-        .link
-        .request(action(json!({"op": "prompt", "text": "?"})), None);
+    let pending = s.link.request(json!({"op": "prompt", "text": "?"}), None);
     s.seen("the outbound frame", |seen| {
         seen.frames_of("outbound").count() == 1
     })
@@ -538,9 +523,6 @@ async fn stalled_disconnect(path: PathBuf) {
     within("the disconnect", s.link.disconnect(budget)).await;
     assert!(started.elapsed() <= budget + Duration::from_millis(100));
     let result = within("the settlement", pending.settled()).await;
-    assert_eq!(
-        result,
-        json!({"success": false, "error": "relay transport closed", "ambiguous": true})
-    );
+    assert_eq!(result, Err(RequestError::Closed { ambiguous: true }));
     s.ended(LinkState::Closed).await;
 }

@@ -11,7 +11,16 @@ use relay_link::shell::{Event, Options, RelayLink, Runtime};
 use relay_link::testing::{Connector, ConnectorOptions};
 use relay_link::token::Secret;
 use relay_link::LinkState;
-use serde_json::{json, Map, Value};
+// One `StreamExt` in scope: `futures`' (or `tokio-stream`'s) `next`.
+use futures_util::StreamExt as _;
+
+/// An outbound action as the application's own type: any `Serialize`
+/// value that serialises to an object with an `op` is one.
+#[derive(serde::Serialize)]
+struct Send<'a> {
+    op: &'static str,
+    text: &'a str,
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -38,10 +47,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    let mut action = Map::new();
-    action.insert("op".into(), Value::from("send"));
-    action.insert("text".into(), json!("hello from tokio"));
-    println!("result {}", link.send(action, Some("discord")).await);
+    let action = Send {
+        op: "send",
+        text: "hello from tokio",
+    };
+    match link.send(&action, Some("discord")).await {
+        Ok(result) => println!("result {}", relay_link::serde_json::Value::Object(result)),
+        Err(e) => println!("failed (ambiguous: {}): {e}", e.is_ambiguous()),
+    }
     println!(
         "disconnect {:?}",
         link.disconnect(Duration::from_secs(2)).await

@@ -19,7 +19,7 @@
 
 use std::fmt;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::protocol::{
     Descriptor, InboundFrame, InterruptInboundFrame, OutgoingFrame, PassthroughFrame,
@@ -35,6 +35,7 @@ pub const RELAY_DISABLED_CODE: &str = "relay_disabled";
 
 /// One thing the core asks the shell (or the application) to do.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Command {
     /// Open a WebSocket to the configured URL. When `auth` is true, mint a
     /// fresh token *now* ([`Config::mint_token`](crate::config::Config::mint_token))
@@ -115,6 +116,7 @@ pub enum Command {
 
 /// How a request was settled.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Settlement {
     /// The connector's `result` object.
     Result(Map<String, Value>),
@@ -139,31 +141,12 @@ pub enum Settlement {
 }
 
 impl Settlement {
-    /// The settled result object, exactly as the contract spells it.
+    /// The settled result object, exactly as the contract spells it: the
+    /// connector's `result`, or [`RequestError::to_json`](crate::RequestError::to_json).
     pub fn to_json(&self) -> Value {
-        match self {
-            Settlement::Result(map) => Value::Object(map.clone()),
-            Settlement::TimedOut => {
-                json!({"success": false, "error": "relay outbound timed out", "ambiguous": true})
-            }
-            Settlement::ConnectionLost => json!({
-                "success": false, "error": "relay transport connection lost", "ambiguous": true
-            }),
-            Settlement::NotConnected => {
-                json!({"success": false, "error": "relay transport not connected"})
-            }
-            Settlement::Closed { ambiguous: true } => {
-                json!({"success": false, "error": "relay transport closed", "ambiguous": true})
-            }
-            Settlement::Closed { ambiguous: false } => {
-                json!({"success": false, "error": "relay transport closed"})
-            }
-            Settlement::DuplicateId => {
-                json!({"success": false, "error": "relay request id already pending"})
-            }
-            Settlement::TooLarge => {
-                json!({"success": false, "error": "relay frame too large"})
-            }
+        match self.clone().into_result() {
+            Ok(map) => Value::Object(map),
+            Err(error) => error.to_json(),
         }
     }
 
@@ -194,6 +177,7 @@ impl Settlement {
 
 /// A non-retryable error reported to the application, once.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FatalReport {
     /// A stable code, e.g. [`RELAY_DISABLED_CODE`].
     pub code: &'static str,
@@ -216,6 +200,7 @@ impl FatalReport {
 
 /// The lifecycle state of a link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum LinkState {
     /// Created, not started yet.
     Unstarted,

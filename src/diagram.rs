@@ -22,6 +22,7 @@ use crate::{Input, Link, RequestId};
 
 /// One edge of the state diagram.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
 pub struct Transition {
     /// The state before.
     pub from: &'static str,

@@ -34,6 +34,7 @@ use crate::{Generation, RequestId};
 /// [trace](crate::trace) stores them. No input ever holds a credential.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "input", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Input {
     /// Start the link: the first dial goes out.
     Start,
@@ -141,6 +142,7 @@ impl Input {
 /// Why a dial failed before its socket opened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum DialFailure {
     /// The upgrade was refused at the HTTP level (401, 403, 5xx …).
     /// Ordinary and retryable: there is no close code.

@@ -16,7 +16,9 @@
 //! application keeps a cloneable handle for requests and reads one
 //! [`shell::Events`] stream of deliveries, state changes and the fatal
 //! report. Its futures are runtime-agnostic, so a tokio program awaits them
-//! the same way.
+//! the same way. A request's answer is a `Result`: the connector's result
+//! object, or a [`RequestError`] for the link's own failure. Actions,
+//! results and frames are JSON of the re-exported [`serde_json`].
 //!
 #![cfg_attr(
     feature = "shell",
@@ -24,7 +26,9 @@
 ```no_run
 use std::time::Duration;
 use relay_link::config::Config;
+use relay_link::serde_json::{json, Value};
 use relay_link::shell::{Event, Options, RelayLink};
+use smol::stream::StreamExt; // the event stream is a `Stream`
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::builder("https://connector.example") // wss://connector.example/relay
@@ -53,9 +57,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
 
     smol::block_on(async {
-        let action = serde_json::json!({"op": "send", "text": "hi"});
-        let result = link.send(action.as_object().cloned().unwrap_or_default(), Some("discord")).await;
-        println!("{result}"); // settled exactly once, never hangs
+        // Settled exactly once, never hangs. `Ok` is the connector's answer
+        // (whatever it says); `Err` is the link's own failure.
+        match link.send(json!({"op": "send", "text": "hi"}), Some("discord")).await {
+            Ok(result) => println!("answered: {}", Value::Object(result)),
+            Err(e) if e.is_ambiguous() => println!("{e}: it may have gone out"),
+            Err(e) => println!("{e}: it did not go out"),
+        }
         link.disconnect(Duration::from_secs(5)).await; // drains, closes with 1000
         reader.await;
     });
@@ -177,6 +185,7 @@ mod judgement;
 mod link;
 mod machine;
 pub mod protocol;
+mod request_error;
 mod requests;
 #[cfg(feature = "shell")]
 #[cfg_attr(docsrs, doc(cfg(feature = "shell")))]
@@ -193,6 +202,10 @@ pub use core::Stats;
 pub use ids::{Generation, RequestId};
 pub use input::{DialFailure, Input};
 pub use link::Link;
+pub use request_error::RequestError;
+/// The `serde_json` this crate speaks (actions, result objects, frames'
+/// unknown fields), so applications use the same version.
+pub use serde_json;
 pub use timers::Timer;
 
 /// The README's Rust examples compile as doctests.

@@ -42,6 +42,7 @@ pub(crate) fn deadline(now: Instant, delay: Duration) -> Option<Instant> {
 
 /// A named timer of the core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Timer {
     /// The dial in flight takes too long (connect timeout).
     Connect,

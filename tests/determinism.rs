@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use loopback::*;
 use relay_link::shell::Options;
-use relay_link::testing::Delivery;
+use relay_link::testing::{CommandLog, Delivery};
 use relay_link::{Command, LinkState, Settlement};
 use serde_json::json;
 
@@ -50,13 +50,13 @@ fn replaying_a_recorded_session_reproduces_the_executed_commands_in_order() {
         connector.set_result("prompt", None);
 
         let path = trace_path("determinism");
-        let (log, executed_rx) = smol::channel::unbounded();
+        let log = CommandLog::new();
         let (link, mut watch) = spawn_with(
             fast_config(&connector).outbound_timeout(Duration::from_millis(300)),
             Options {
                 seed: Some(11),
                 record: Some(path.clone()),
-                command_log: Some(log),
+                command_log: Some(log.clone()),
                 ..Options::default()
             },
         );
@@ -75,10 +75,11 @@ fn replaying_a_recorded_session_reproduces_the_executed_commands_in_order() {
         // A result, and a timeout.
         let ok = link
             .send(action("send", json!({"text": "hi"})), Some("slack"))
-            .await;
-        assert_eq!(ok["success"], true, "{ok}");
+            .await
+            .expect("the connector's result");
+        assert_eq!(ok["success"], true, "{ok:?}");
         let timed_out = link.send(action("prompt", json!({})), None).await;
-        assert_eq!(timed_out, Settlement::TimedOut.to_json());
+        assert_eq!(timed_out, Settlement::TimedOut.into_result());
 
         // An in-flight request lost in a drop; backoff, reconnect.
         let lost = link.request(action("prompt", json!({})), None);
@@ -87,7 +88,10 @@ fn replaying_a_recorded_session_reproduces_the_executed_commands_in_order() {
         })
         .await;
         connector.drop_connections(GW);
-        assert_eq!(lost.settled().await, Settlement::ConnectionLost.to_json());
+        assert_eq!(
+            lost.settled().await,
+            Settlement::ConnectionLost.into_result()
+        );
         watch.until_state(LinkState::Retrying).await;
         watch.until_state(LinkState::Handshaken).await;
 
@@ -105,10 +109,7 @@ fn replaying_a_recorded_session_reproduces_the_executed_commands_in_order() {
         watch.until_end().await;
         assert_eq!(link.state(), LinkState::Closed);
 
-        let mut executed = Vec::new();
-        while let Ok(command) = executed_rx.try_recv() {
-            executed.push(command);
-        }
+        let executed = log.take_ready();
         let (text, trace) = read_trace(&path);
         assert!(!text.contains(SECRET), "no secret in the trace");
         let replayed = trace.commands().expect("the trace replays");

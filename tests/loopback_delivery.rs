@@ -213,7 +213,7 @@ fn going_idle_is_acknowledged_stays_connected_and_buffers_until_the_next_connect
         assert_eq!(link.state(), S::Handshaken);
         // Still serving: requests work while idle.
         let result = deadline(WAIT, "a send", link.send(action("send", json!({})), None)).await;
-        assert_eq!(result["success"], true);
+        assert_eq!(result.expect("the connector's result")["success"], true);
         // The connector buffers from now on.
         let id = buffered_id(connector.push_inbound(GW, chat("later")));
         assert_no_delivery(&mut watch).await;
@@ -246,7 +246,7 @@ fn going_idle_without_an_ack_reports_false_and_stays_connected() {
         assert!(started.elapsed() >= going_idle);
         connector.stall(GW, false);
         let result = deadline(WAIT, "a send", link.send(action("send", json!({})), None)).await;
-        assert_eq!(result["success"], true);
+        assert_eq!(result.expect("the connector's result")["success"], true);
         assert_eq!(link.state(), S::Handshaken);
         assert_eq!(watch.entered(S::Dormant), 0);
         watch.collect_for(Duration::from_millis(50)).await;
@@ -339,7 +339,7 @@ fn malformed_lines_are_skipped_and_the_link_stays_up() {
             Some("after the junk")
         );
         let result = deadline(WAIT, "a send", link.send(action("send", json!({})), None)).await;
-        assert_eq!(result["success"], true);
+        assert_eq!(result.expect("the connector's result")["success"], true);
         assert_eq!(link.state(), S::Handshaken);
         assert_eq!(dials(&connector), 1);
         assert!(connector.seen().closes.is_empty());
@@ -366,7 +366,10 @@ fn frames_split_over_several_messages_are_reassembled() {
             link.send(action("send", json!({"text": "é🔌 split"})), None),
         )
         .await;
-        assert_eq!(result["echo"]["text"], "é🔌 split");
+        assert_eq!(
+            result.expect("the connector's result")["echo"]["text"],
+            "é🔌 split"
+        );
         for text in ["one", "two", "three"] {
             connector.push_inbound(GW, chat(text));
         }
@@ -393,7 +396,7 @@ fn several_frames_in_one_message_are_all_dispatched_in_order() {
             .collect();
         for (i, pending) in pendings.into_iter().enumerate() {
             let result = deadline(WAIT, "a result", pending.settled()).await;
-            assert_eq!(result["echo"]["n"], i);
+            assert_eq!(result.expect("the connector's result")["echo"]["n"], i);
         }
         let texts = ["a", "b", "c", "d", "e"];
         for text in texts {
@@ -453,6 +456,6 @@ fn an_oversized_partial_frame_closes_the_connection_with_1009_and_reconnects() {
         watch.until_state(S::Handshaken).await;
         assert_eq!(dials(&connector), 2);
         let result = deadline(WAIT, "a send", link.send(action("send", json!({})), None)).await;
-        assert_eq!(result["success"], true);
+        assert_eq!(result.expect("the connector's result")["success"], true);
     });
 }

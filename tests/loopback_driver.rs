@@ -42,7 +42,7 @@ fn a_driver_on_the_applications_own_thread_runs_the_link_and_ends_with_it() {
             link.send(action("send", json!({"text": "hi"})), None),
         )
         .await;
-        assert_eq!(result["success"], true, "{result}");
+        assert_eq!(result.expect("the connector's result")["success"], true);
         assert_eq!(link.stats().live_tasks, 1, "one task: the driver");
         assert_eq!(
             link.disconnect(Duration::from_secs(2)).await,

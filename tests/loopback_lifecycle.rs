@@ -13,7 +13,7 @@ use loopback::*;
 use relay_link::command::{RELAY_DISABLED_CODE, RELAY_DISABLED_MESSAGE};
 use relay_link::shell::Event;
 use relay_link::testing::DialOutcome;
-use relay_link::{Command, LinkState, PlatformState};
+use relay_link::{Command, LinkState, PlatformState, RequestError};
 use serde_json::json;
 
 use LinkState as S;
@@ -263,10 +263,7 @@ fn a_second_unauthorized_strike_disables_the_link_with_one_fatal_report() {
             link.send(action("send", json!({"text": "hi"})), None),
         )
         .await;
-        assert_eq!(
-            settled,
-            json!({"success": false, "error": "relay transport closed"})
-        );
+        assert_eq!(settled, Err(RequestError::Closed { ambiguous: false }));
     });
 }
 
@@ -676,10 +673,7 @@ fn a_disconnect_against_a_stalled_connector_returns_within_its_budget() {
             "disconnect took {took:?}"
         );
         let settled = deadline(WAIT, "the in-flight request", pending.settled()).await;
-        assert_eq!(
-            settled,
-            json!({"success": false, "error": "relay transport closed", "ambiguous": true})
-        );
+        assert_eq!(settled, Err(RequestError::Closed { ambiguous: true }));
         watch.until_end().await;
         assert_eq!(watch.states.last(), Some(&(S::Closed, P::Disconnected)));
         assert_eq!(link.state(), S::Closed);
@@ -708,7 +702,7 @@ fn a_disconnect_leaves_the_link_closed_by_the_time_it_returns() {
         assert_eq!(link.state(), S::Closed);
         assert_eq!(
             within(Duration::from_millis(1), pending.settled()).await,
-            Some(json!({"success": false, "error": "relay transport closed", "ambiguous": true}))
+            Some(Err(RequestError::Closed { ambiguous: true }))
         );
     });
 }
@@ -738,7 +732,7 @@ fn a_disconnect_drains_then_closes_with_1000() {
         assert!(started.elapsed() >= Duration::from_millis(200));
         assert_eq!(
             deadline(WAIT, "the settlement", pending.settled()).await,
-            json!({"success": false, "error": "relay transport closed", "ambiguous": true})
+            Err(RequestError::Closed { ambiguous: true })
         );
         watch.until_end().await;
         wait_seen(&connector, "the close frame", |s| !s.closes.is_empty()).await;
@@ -832,7 +826,7 @@ fn a_link_started_before_its_connector_connects_once_the_connector_listens() {
         watch.until_state(S::Retrying).await;
         assert_eq!(
             deadline(WAIT, "a send", link.send(action("send", json!({})), None)).await,
-            json!({"success": false, "error": "relay transport not connected"})
+            Err(RequestError::NotConnected)
         );
         let connector = relay_link::testing::Connector::start_on(
             addr,

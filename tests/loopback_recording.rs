@@ -105,14 +105,14 @@ fn a_recorded_trace_replays_deterministically_and_holds_no_credentials() {
         assert_eq!(dials, connector.seen().dials.len());
         assert_eq!(dials, 3);
         assert_eq!(
-            replayed_settlement(&commands, &answered_id).to_json(),
+            replayed_settlement(&commands, &answered_id).into_result(),
             answered_result
         );
         assert_eq!(
             replayed_settlement(&commands, &unanswered_id),
             Settlement::TimedOut
         );
-        assert_eq!(unanswered_result, Settlement::TimedOut.to_json());
+        assert_eq!(unanswered_result, Settlement::TimedOut.into_result());
         assert_eq!(
             commands
                 .iter()

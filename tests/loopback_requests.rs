@@ -9,11 +9,8 @@ use std::time::{Duration, Instant};
 use loopback::*;
 use relay_link::shell::Event;
 use relay_link::LinkState as S;
+use relay_link::RequestError;
 use serde_json::{json, Value};
-
-fn not_connected() -> Value {
-    json!({"success": false, "error": "relay transport not connected"})
-}
 
 #[test]
 fn a_send_settles_with_the_connectors_result() {
@@ -26,7 +23,7 @@ fn a_send_settles_with_the_connectors_result() {
         let result = deadline(WAIT, "the result", pending.settled()).await;
         assert_eq!(
             result,
-            json!({"success": true, "echo": {"op": "send", "text": "hi"}})
+            answered(json!({"success": true, "echo": {"op": "send", "text": "hi"}}))
         );
         let seen = connector.seen();
         let outbound: Vec<_> = seen.frames_of("outbound").collect();
@@ -44,7 +41,7 @@ fn a_send_settles_with_the_connectors_result() {
         let result = link
             .send(action("react", json!({"emoji": "🔌"})), Some("matrix"))
             .await;
-        assert_eq!(result, json!({"success": true, "reacted": 1}));
+        assert_eq!(result, answered(json!({"success": true, "reacted": 1})));
         let seen = connector.seen();
         let frame = &seen.frames_of("outbound").nth(1).unwrap().frame;
         assert_eq!(frame["platform"], "matrix");
@@ -63,7 +60,8 @@ fn concurrent_sends_are_each_settled_with_their_own_result() {
             .collect();
         for (i, pending) in pendings.into_iter().enumerate() {
             let result = deadline(WAIT, "a result", pending.settled()).await;
-            assert_eq!(result["echo"]["n"], json!(i), "{result}");
+            let result = result.expect("the connector's result");
+            assert_eq!(result["echo"]["n"], json!(i), "{result:?}");
         }
         assert_eq!(connector.seen().frames_of("outbound").count(), 20);
     });
@@ -87,10 +85,7 @@ fn an_unanswered_send_settles_as_an_ambiguous_timeout() {
         )
         .await;
         let took = started.elapsed();
-        assert_eq!(
-            result,
-            json!({"success": false, "error": "relay outbound timed out", "ambiguous": true})
-        );
+        assert_eq!(result, Err(RequestError::TimedOut));
         assert!(took >= timeout, "settled early: {took:?}");
         assert!(took <= timeout + Duration::from_secs(2), "late: {took:?}");
         assert_eq!(connector.seen().frames_of("outbound").count(), 1);
@@ -112,7 +107,7 @@ fn a_result_arriving_after_its_timeout_is_ignored() {
         let pending = link.request(action("send", json!({})), None);
         let id = pending.id().to_string();
         let result = deadline(WAIT, "the timeout", pending.settled()).await;
-        assert_eq!(result["error"], "relay outbound timed out");
+        assert_eq!(result, Err(RequestError::TimedOut));
         // The late answer, and one for an id never sent.
         for request_id in [id.as_str(), "ffffffffffffffffffffffffffffffff"] {
             let sent = connector.send_frame(
@@ -128,7 +123,7 @@ fn a_result_arriving_after_its_timeout_is_ignored() {
             link.send(action("send", json!({})), None),
         )
         .await;
-        assert_eq!(result, json!({"success": true, "fresh": true}));
+        assert_eq!(result, answered(json!({"success": true, "fresh": true})));
         assert_eq!(dials(&connector), 1);
     });
 }
@@ -151,7 +146,7 @@ fn a_send_while_retrying_fails_at_once_as_not_connected() {
             link.send(action("send", json!({"text": "hi"})), Some("discord")),
         )
         .await;
-        assert_eq!(result, not_connected());
+        assert_eq!(result, Err(RequestError::NotConnected));
         assert_eq!(connector.seen().frames_of("outbound").count(), 0);
         assert_eq!(dials(&connector), 1);
     });
@@ -176,7 +171,7 @@ fn a_send_before_the_handshake_fails_at_once_as_not_connected() {
             link.send(action("send", json!({})), None),
         )
         .await;
-        assert_eq!(result, not_connected());
+        assert_eq!(result, Err(RequestError::NotConnected));
         sleep(Duration::from_millis(50)).await;
         assert_eq!(connector.seen().frames_of("outbound").count(), 0);
     });
@@ -199,10 +194,7 @@ fn an_in_flight_send_lost_in_a_drop_settles_as_connection_lost_at_once() {
         .await;
         connector.drop_connections(GW);
         let result = deadline(WAIT, "the connection-lost settlement", pending.settled()).await;
-        assert_eq!(
-            result,
-            json!({"success": false, "error": "relay transport connection lost", "ambiguous": true})
-        );
+        assert_eq!(result, Err(RequestError::ConnectionLost));
         // And the link reconnects on its own; sends work again.
         watch.until_state(S::Handshaken).await;
         connector.set_result("send", Some(json!({"success": true})));
@@ -210,7 +202,7 @@ fn an_in_flight_send_lost_in_a_drop_settles_as_connection_lost_at_once() {
             link.send(action("send", json!({})), None).await
         })
         .await;
-        assert_eq!(result, json!({"success": true}));
+        assert_eq!(result, answered(json!({"success": true})));
     });
 }
 
@@ -232,15 +224,14 @@ fn in_flight_sends_fail_as_closed_when_the_link_is_disabled() {
         // The first strike drops the connection: the in-flight request is
         // lost with it (written, no answer).
         let result = deadline(WAIT, "the settlement", pending.settled()).await;
-        assert_eq!(result["success"], false);
-        assert_eq!(result["ambiguous"], true, "{result}");
+        assert!(
+            result.as_ref().is_err_and(RequestError::is_ambiguous),
+            "{result:?}"
+        );
         watch.until_end().await;
         assert_eq!(watch.fatals.len(), 1);
         let result = deadline(WAIT, "a send", link.send(action("send", json!({})), None)).await;
-        assert_eq!(
-            result,
-            json!({"success": false, "error": "relay transport closed"})
-        );
+        assert_eq!(result, Err(RequestError::Closed { ambiguous: false }));
     });
 }
 
@@ -266,10 +257,7 @@ fn a_send_after_disconnect_fails_as_closed() {
                 link.send(action("send", json!({})), platform),
             )
             .await;
-            assert_eq!(
-                result,
-                json!({"success": false, "error": "relay transport closed"})
-            );
+            assert_eq!(result, Err(RequestError::Closed { ambiguous: false }));
         }
         assert_eq!(connector.seen().frames_of("outbound").count(), 0);
         // The idle calls answer at once too.
@@ -356,8 +344,9 @@ fn requests_made_while_the_link_shuts_down_never_hang() {
         for pending in pendings {
             let result = deadline(WAIT, "every request settled", pending.settled()).await;
             assert!(
-                result["success"] == true || result["error"] == "relay transport closed",
-                "{result}"
+                result.as_ref().is_ok_and(|r| r["success"] == true)
+                    || result == Err(RequestError::Closed { ambiguous: false }),
+                "{result:?}"
             );
         }
         for idle in idles {

@@ -81,10 +81,7 @@ fn without_the_extra_root_the_wss_dial_fails_and_keeps_retrying() {
         assert!(!link.state().is_terminal());
         assert_eq!(link.platform_state(), Some(P::Retrying));
         let result = deadline(WAIT, "a send", link.send(action("send", json!({})), None)).await;
-        assert_eq!(
-            result,
-            json!({"success": false, "error": "relay transport not connected"})
-        );
+        assert_eq!(result, Err(relay_link::RequestError::NotConnected));
     });
 }
 

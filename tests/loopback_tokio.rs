@@ -56,7 +56,8 @@ fn on_tokio_the_link_handshakes_and_settles_a_request() {
                 .send(action("send", json!({"text": "hi"})), None),
         )
         .await;
-        assert_eq!(result["success"], true, "{result}");
+        let result = result.expect("the connector's result");
+        assert_eq!(result["success"], true, "{result:?}");
         assert_eq!(result["echo"]["text"], "hi");
     });
 }

@@ -8,6 +8,7 @@ use relay_link::testing::{Connector, ConnectorOptions};
 use relay_link::token::Secret;
 use relay_link::{LinkState, PlatformState};
 use serde_json::json;
+use smol::stream::StreamExt as _;
 
 async fn next_event(events: &mut relay_link::shell::Events) -> Event {
     smol::future::or(
@@ -52,15 +53,10 @@ fn handshake_send_and_revocation_work_over_loopback() {
             ]
         );
         let result = link
-            .send(
-                json!({"op": "send", "text": "hi"})
-                    .as_object()
-                    .unwrap()
-                    .clone(),
-                Some("slack"),
-            )
-            .await;
-        assert_eq!(result["success"], json!(true), "{result}");
+            .send(json!({"op": "send", "text": "hi"}), Some("slack"))
+            .await
+            .expect("the connector's result");
+        assert_eq!(result["success"], json!(true), "{result:?}");
         connector.revoke("gw-1");
         let mut fatal = 0;
         let mut last = None;

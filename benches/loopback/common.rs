@@ -6,6 +6,7 @@ use relay_link::config::Config;
 use relay_link::shell::{Event, Events, Options, Runtime};
 use relay_link::LinkState;
 use serde_json::{json, Map, Value};
+use smol::stream::StreamExt;
 
 /// Fixed so every run draws the same backoff delays.
 pub const SEED: u64 = 0x5eed_2024;

@@ -12,6 +12,7 @@ use relay_link::shell::{Event, Events, RelayLink};
 use relay_link::testing::default_descriptor;
 use relay_link::{Command, Input, Link, LinkState};
 use serde_json::json;
+use smol::stream::StreamExt;
 use smol::LocalExecutor;
 
 use crate::bare;

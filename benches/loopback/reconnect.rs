@@ -12,6 +12,7 @@ use relay_link::shell::{Event, Events, RelayLink};
 use relay_link::testing::{Connector, ConnectorOptions};
 use relay_link::token::Secret;
 use relay_link::LinkState;
+use smol::stream::StreamExt;
 use smol::LocalExecutor;
 
 use crate::common::{handshaken, load_average, percentile, verdict, SEED};

@@ -59,6 +59,7 @@ impl LenUnit {
 /// A rejected descriptor is a protocol error on its connection, never a
 /// crash. The error names the field, never its value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DescriptorError {
     /// The descriptor is not a JSON object.
     #[error("descriptor is not a JSON object")]

@@ -47,6 +47,7 @@ pub use passthrough::PassthroughForward;
 // `Frame` is the common case; boxing it would only add an allocation per line.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum LineOutcome {
     /// Empty or whitespace-only: skipped, not counted.
     Blank,
@@ -68,6 +69,7 @@ pub enum LineOutcome {
 
 /// Why a line was malformed. The reason never quotes the line's content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MalformedLine {
     /// The line is not valid JSON (or has trailing garbage).
     #[error("line is not valid JSON")]

@@ -49,7 +49,7 @@ pub(crate) enum Request {
         id: RequestId,
         action: Map<String, Value>,
         platform: Option<String>,
-        reply: Sender<Value>,
+        reply: Sender<crate::Settlement>,
     },
     Interrupt {
         session_key: String,
@@ -141,7 +141,7 @@ pub(crate) fn build(config: Config, options: Options) -> Result<Built, SpawnErro
         shared: shared.clone(),
         tls,
         recorder,
-        command_log: options.command_log,
+        command_log: options.command_log_sender(),
         dial: None,
         conn: None,
         app_first: false,
@@ -201,7 +201,7 @@ struct Driver {
     conn: Option<Connection>,
     /// Whose turn comes first, the application's or the socket's.
     app_first: bool,
-    replies: HashMap<RequestId, Sender<Value>>,
+    replies: HashMap<RequestId, Sender<crate::Settlement>>,
     idle_waiters: Vec<Sender<bool>>,
     disconnect_waiters: Vec<Sender<Disconnected>>,
     subscribers: Vec<Sender<(LinkState, PlatformState)>>,
@@ -502,7 +502,7 @@ impl Driver {
                 }
                 Command::Settle { id, settlement } => {
                     if let Some(reply) = self.replies.remove(&id) {
-                        let _ = reply.try_send(settlement.to_json());
+                        let _ = reply.try_send(settlement);
                     }
                 }
                 Command::Fatal(report) => {
@@ -608,7 +608,7 @@ impl Driver {
         self.dial = None;
         self.conn = None;
         for (_, reply) in self.replies.drain() {
-            let _ = reply.try_send(crate::Settlement::Closed { ambiguous: false }.to_json());
+            let _ = reply.try_send(crate::Settlement::Closed { ambiguous: false });
         }
         let outcome = match self.disconnect_close.take() {
             Some(close) => Some(close.await),

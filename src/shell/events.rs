@@ -13,6 +13,7 @@ use crate::protocol::{Descriptor, InboundFrame, InterruptInboundFrame, Passthrou
 
 /// Something the link tells the application, in order.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Event {
     /// The (state, platform state) pair changed.
     State {
@@ -65,8 +66,10 @@ impl Acceptance {
     }
 }
 
-/// The stream of [`Event`]s of one link. It ends when the link is Closed
-/// or Disabled (after the last state change is delivered).
+/// The stream of [`Event`]s of one link: a [`Stream`](futures_util::Stream),
+/// read with any `StreamExt::next` (`futures`, `futures-lite`/`smol`,
+/// `tokio-stream`). It ends when the link is Closed or Disabled (after the
+/// last state change is delivered).
 ///
 /// The stream is bounded ([`Options::event_capacity`]): while it is full
 /// the link reads nothing more from its socket. Dropping it (with every
@@ -81,24 +84,23 @@ pub struct Events {
 }
 
 impl Events {
-    /// The next event; `None` once the link has ended.
-    pub async fn next(&mut self) -> Option<Event> {
-        std::future::poll_fn(|cx| {
-            futures_util::Stream::poll_next(std::pin::Pin::new(&mut *self), cx)
-        })
-        .await
-    }
-
     /// Waits for the next event, then takes every event already waiting
     /// behind it, up to `max` in all (at least one): one wake-up for a
     /// whole batch. An empty vector means the link has ended.
+    ///
+    /// (One event at a time: `StreamExt::next`, from `futures`,
+    /// `futures-lite`/`smol` or `tokio-stream`.)
     pub async fn next_batch(&mut self, max: usize) -> Vec<Event> {
-        let Some(first) = self.next().await else {
+        let first = std::future::poll_fn(|cx| {
+            futures_util::Stream::poll_next(std::pin::Pin::new(&mut *self), cx)
+        })
+        .await;
+        let Some(first) = first else {
             return Vec::new();
         };
         let mut batch = vec![first];
         while batch.len() < max {
-            match self.try_next() {
+            match self.next_ready() {
                 Some(event) => batch.push(event),
                 None => break,
             }
@@ -106,8 +108,9 @@ impl Events {
         batch
     }
 
-    /// The next event if one is ready.
-    pub fn try_next(&mut self) -> Option<Event> {
+    /// The next event if one is ready, without waiting. `None` says only
+    /// that none is ready now (the stream may not have ended).
+    pub fn next_ready(&mut self) -> Option<Event> {
         let event = self.receiver.try_recv().ok()?;
         self.taken();
         Some(event)

@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Serialize;
 use serde_json::{Map, Value};
 use smol::channel::{Receiver, Sender};
 
@@ -11,9 +12,12 @@ use smol::channel::{Receiver, Sender};
 use super::Acceptance;
 #[cfg(feature = "tokio")]
 use super::Runtime;
-use super::{driver, Events, Options, Request, Shared, ShellStats, SpawnError, StateChanges};
+use super::{
+    action, driver, Events, Options, Request, Shared, ShellStats, SpawnError, StateChanges,
+};
 use crate::command::{LinkState, PlatformState, Settlement};
 use crate::config::Config;
+use crate::request_error::RequestError;
 use crate::RequestId;
 
 /// How [`RelayLink::disconnect`] ended. In every case the link is closed
@@ -49,8 +53,15 @@ impl Disconnected {
 #[derive(Debug)]
 pub struct Pending {
     id: RequestId,
-    sent: bool,
-    settled: Receiver<Value>,
+    state: PendingState,
+}
+
+#[derive(Debug)]
+enum PendingState {
+    /// Queued for the driver, which settles it exactly once.
+    Queued(Receiver<Settlement>),
+    /// Refused before it was queued.
+    Refused(RequestError),
 }
 
 impl Pending {
@@ -60,12 +71,15 @@ impl Pending {
     }
 
     /// Waits for the settlement (see [`RelayLink::send`]).
-    pub async fn settled(self) -> Value {
-        let closed = || Settlement::Closed { ambiguous: false }.to_json();
-        if !self.sent {
-            return closed();
+    pub async fn settled(self) -> Result<Map<String, Value>, RequestError> {
+        let closed = RequestError::Closed { ambiguous: false };
+        match self.state {
+            PendingState::Queued(settled) => match settled.recv().await {
+                Ok(settlement) => settlement.into_result(),
+                Err(_) => Err(closed),
+            },
+            PendingState::Refused(error) => Err(error),
         }
-        self.settled.recv().await.unwrap_or_else(|_| closed())
     }
 }
 
@@ -169,19 +183,64 @@ impl RelayLink {
         ))
     }
 
-    /// Sends an outbound action (an object with an `op`) and waits for its
-    /// settlement: the connector's `result`, or one of the contract's
-    /// `success: false` objects. It never hangs: a link between
-    /// connections answers at once, and every written request is settled
-    /// within the outbound timeout.
-    pub async fn send(&self, action: Map<String, Value>, platform: Option<&str>) -> Value {
+    /// Sends an outbound action and waits for its settlement. It never
+    /// hangs: a link between connections answers at once, and every
+    /// written request is settled within the outbound timeout.
+    ///
+    /// The action is any [`Serialize`] value (or a reference to one) that
+    /// serialises to a JSON object with a string `op`: a `json!` object, a
+    /// [`Map`], the application's own struct. Anything else is refused before it is
+    /// queued, as [`RequestError::InvalidAction`]. `platform` routes it
+    /// (the frame's `platform`, with the `botId` of that platform's
+    /// identity).
+    ///
+    /// `Ok` is the connector's `result` object, whatever it says
+    /// (`"success": false` from the connector included); `Err` is the
+    /// link's own failure, with [`RequestError::is_ambiguous`] telling
+    /// whether the connector may have acted on it.
+    ///
+    /// ```no_run
+    /// # async fn demo(link: relay_link::shell::RelayLink) {
+    /// use relay_link::serde_json::json;
+    ///
+    /// #[derive(serde::Serialize)]
+    /// struct Typing {
+    ///     op: &'static str,
+    ///     chat_id: u64,
+    /// }
+    ///
+    /// match link.send(json!({"op": "send", "text": "hi"}), Some("discord")).await {
+    ///     Ok(result) => println!("the connector answered {result:?}"),
+    ///     Err(e) if e.is_ambiguous() => println!("it may have been sent: {e}"),
+    ///     Err(e) => println!("not sent: {e}"),
+    /// }
+    /// let typing = Typing { op: "typing", chat_id: 42 };
+    /// let _ = link.send(&typing, None).await;
+    /// # }
+    /// ```
+    pub async fn send<A: Serialize>(
+        &self,
+        action: A,
+        platform: Option<&str>,
+    ) -> Result<Map<String, Value>, RequestError> {
         self.request(action, platform).settled().await
     }
 
     /// Like [`send`](RelayLink::send), but gives the request id (the
-    /// frame's `requestId`) before waiting for the settlement.
-    pub fn request(&self, action: Map<String, Value>, platform: Option<&str>) -> Pending {
+    /// frame's `requestId`) before waiting for the settlement. An invalid
+    /// action is refused here already: nothing is queued and
+    /// [`Pending::settled`] returns the error at once.
+    pub fn request<A: Serialize>(&self, action: A, platform: Option<&str>) -> Pending {
         let id = self.shared.request_id();
+        let action = match action::action_object(&action) {
+            Ok(action) => action,
+            Err(error) => {
+                return Pending {
+                    id,
+                    state: PendingState::Refused(error),
+                }
+            }
+        };
         let (reply, settled) = smol::channel::bounded(1);
         let request = Request::Send {
             id: id.clone(),
@@ -189,8 +248,11 @@ impl RelayLink {
             platform: platform.map(str::to_owned),
             reply,
         };
-        let sent = self.requests.try_send(request).is_ok();
-        Pending { id, sent, settled }
+        let state = match self.requests.try_send(request) {
+            Ok(()) => PendingState::Queued(settled),
+            Err(_) => PendingState::Refused(RequestError::Closed { ambiguous: false }),
+        };
+        Pending { id, state }
     }
 
     /// Interrupts a session (fire and forget).

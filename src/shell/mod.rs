@@ -37,6 +37,7 @@
 //! use relay_link::config::Config;
 //! use relay_link::shell::{Event, Options, RelayLink};
 //! use relay_link::LinkState;
+//! use smol::stream::StreamExt;
 //!
 //! let config = Config::builder("http://127.0.0.1:9").build()?; // nothing listens there
 //! let (link, mut events) = RelayLink::spawn(config, Options::default())?;
@@ -55,6 +56,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod action;
 mod driver;
 mod events;
 mod handle;

@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 
-use smol::channel::Sender;
-
 use super::Runtime;
 #[cfg(doc)]
 use crate::config::Config;
@@ -25,13 +23,12 @@ pub struct Options {
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub tls: super::tls::TlsOptions,
-    /// Test hook: a copy of every [`Command`](crate::Command) the shell
-    /// executes, in order, sent right after it is polled from the core. With
-    /// [`record`](Options::record) this lets a test check that replaying the
-    /// recorded trace ([`Trace::commands`](crate::trace::Trace::commands))
-    /// reproduces exactly what the shell ran. A full or closed channel
-    /// drops the copy; it never blocks or affects the link.
-    pub command_log: Option<Sender<crate::Command>>,
+    /// Test hook (feature `testing`): a copy of every
+    /// [`Command`](crate::Command) the shell executes, in order
+    /// ([`CommandLog`](crate::testing::CommandLog)).
+    #[cfg(feature = "testing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+    pub command_log: Option<crate::testing::CommandLog>,
     /// How many events may wait for the application
     /// (default [`DEFAULT_EVENT_CAPACITY`], at least 1). When they are all
     /// unread the link stops reading its socket (the connector's frames
@@ -51,6 +48,7 @@ impl Default for Options {
             record: None,
             #[cfg(feature = "tls")]
             tls: super::tls::TlsOptions::default(),
+            #[cfg(feature = "testing")]
             command_log: None,
             event_capacity: DEFAULT_EVENT_CAPACITY,
             runtime: Runtime::Smol,
@@ -58,8 +56,23 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// The shell's end of the [`command_log`](Options::command_log) test
+    /// hook (none without the `testing` feature).
+    pub(super) fn command_log_sender(&self) -> Option<smol::channel::Sender<crate::Command>> {
+        #[cfg(feature = "testing")]
+        return self
+            .command_log
+            .as_ref()
+            .map(crate::testing::CommandLog::sender);
+        #[cfg(not(feature = "testing"))]
+        None
+    }
+}
+
 /// Why a link could not be started.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SpawnError {
     /// The TLS configuration could not be built.
     #[error("tls: {0}")]

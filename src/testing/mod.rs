@@ -45,6 +45,7 @@
 //! ```
 
 mod auth;
+mod command_log;
 mod knobs;
 mod record;
 mod script;
@@ -59,6 +60,7 @@ use serde_json::{json, Value};
 use smol::net::TcpListener;
 use smol::Timer;
 
+pub use command_log::CommandLog;
 pub use record::{
     ConnectionId, Dial, DialOutcome, Seen, SeenClose, SeenConnection, SeenFrame, ANONYMOUS,
 };

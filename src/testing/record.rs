@@ -14,6 +14,7 @@ pub const ANONYMOUS: &str = "";
 
 /// A snapshot of everything the connector saw, in arrival order.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Seen {
     /// Every dial: each TCP connection that reached the connector.
     pub dials: Vec<Dial>,
@@ -55,6 +56,7 @@ impl Seen {
 
 /// One dial (TCP connection) and what the connector made of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Dial {
     /// The gateway id the token claimed; `None` without a decodable token.
     pub gateway_id: Option<String>,
@@ -93,6 +95,7 @@ impl Dial {
 
 /// What the connector did with a dial.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DialOutcome {
     /// Upgraded and served.
     Accepted,
@@ -116,6 +119,7 @@ pub enum DialOutcome {
 
 /// One accepted upgrade.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SeenConnection {
     /// Its id.
     pub id: ConnectionId,
@@ -129,6 +133,7 @@ pub struct SeenConnection {
 
 /// A frame received from a gateway.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct SeenFrame {
     /// The gateway ([`ANONYMOUS`] without a token).
     pub gateway: String,
@@ -147,6 +152,7 @@ impl SeenFrame {
 
 /// A close frame received from a gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SeenClose {
     /// The gateway ([`ANONYMOUS`] without a token).
     pub gateway: String,

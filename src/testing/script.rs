@@ -324,6 +324,7 @@ impl State {
 
 /// Where a pushed inbound or passthrough went.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Delivery {
     /// Sent live (without `bufferId`) on this connection.
     Live {

@@ -37,6 +37,7 @@ pub const TRACE_VERSION: u32 = 1;
 
 /// The first line of a trace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TraceHeader {
     /// Format version ([`TRACE_VERSION`]).
     pub relay_link_trace: u32,
@@ -48,6 +49,7 @@ pub struct TraceHeader {
 
 /// What happened at one point of a trace.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Step {
     /// An input was handled.
     Input(Input),
@@ -57,6 +59,7 @@ pub enum Step {
 
 /// One line of a trace after the header.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct TraceEntry {
     /// Offset from the link's start.
     pub at: Duration,
@@ -75,6 +78,7 @@ pub struct Trace {
 
 /// A trace that could not be read or replayed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TraceError {
     /// A line is malformed.
     #[error("trace line {line}: {message}")]

@@ -23,8 +23,9 @@ use relay_link::shell::{Event, Events, Options, RelayLink};
 use relay_link::testing::{Connector, ConnectorOptions, Seen};
 use relay_link::token::Secret;
 use relay_link::trace::{render_input, Step, Trace};
-use relay_link::{Command, FatalReport, LinkState, PlatformState, Timer};
+use relay_link::{Command, FatalReport, LinkState, PlatformState, RequestError, Timer};
 use serde_json::{Map, Value};
+use smol::stream::StreamExt as _;
 
 /// The gateway every test uses.
 pub const GW: &str = "gw-1";
@@ -140,6 +141,15 @@ pub fn spawn_recorded(config: ConfigBuilder, path: &Path) -> (RelayLink, Watch) 
             ..Options::default()
         },
     )
+}
+
+/// What `send` gives for a request the connector answered with `result`
+/// (a JSON object).
+pub fn answered(result: Value) -> Result<Map<String, Value>, RequestError> {
+    match result {
+        Value::Object(map) => Ok(map),
+        other => panic!("a result is an object, not {other}"),
+    }
 }
 
 /// `{"op": op, …fields}` as an action map.
@@ -403,6 +413,7 @@ pub fn replay_steps(trace: &Trace) -> Vec<Replayed> {
             let input = match &entry.step {
                 Step::Input(input) => render_input(input),
                 Step::Timeout => "timeout".to_owned(),
+                other => format!("{other:?}"),
             };
             steps.push(Replayed {
                 at: entry.at,

@@ -88,7 +88,10 @@ pub async fn send_secure(link: &RelayLink) {
         link.send(action("send", json!({"text": "secure"})), Some("discord")),
     )
     .await;
-    assert_eq!(result["echo"]["text"], "secure");
+    assert_eq!(
+        result.expect("the connector's result")["echo"]["text"],
+        "secure"
+    );
 }
 
 /// Handshakes over TLS, sends one request, then disconnects.

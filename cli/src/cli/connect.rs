@@ -299,6 +299,7 @@ fn opens_gate(event: &Event, opener: &mut Opener) {
 }
 
 async fn forward_events(mut events: Events, tx: Sender<Msg>) {
+    use futures_util::StreamExt;
     while let Some(event) = events.next().await {
         let _ = tx.send(Msg::Event(event)).await;
     }
@@ -398,6 +399,7 @@ async fn send_lines(
         smol::spawn(async move {
             let id = pending.id().clone();
             let result = pending.settled().await;
+            let result = result.map_or_else(|e| e.to_json(), Value::Object);
             let _ = tx.send(Msg::Settled(id, result)).await;
         })
         .detach();

@@ -61,6 +61,7 @@ async fn until(
     what: &str,
     mut done: impl FnMut(&Event) -> bool,
 ) -> Result<(), String> {
+    use futures_util::StreamExt;
     let deadline = Instant::now() + STEP;
     loop {
         let next = smol::future::or(async { Some(events.next().await) }, async {
@@ -149,14 +150,12 @@ async fn story(printer: &Printer, record: PathBuf) -> Result<(), String> {
     printer.note("the buffered message was delivered, then acked");
 
     let pending = link.request(
-        json!({"op": "send", "text": "hello from the gateway"})
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
+        json!({"op": "send", "text": "hello from the gateway"}),
         Some("slack"),
     );
     let id = pending.id().clone();
     let result = pending.settled().await;
+    let result = result.map_or_else(|e| e.to_json(), serde_json::Value::Object);
     printer.outbound_result(&id, &result);
 
     printer.note("the connection drops abruptly: back off, then re-dial");

@@ -302,6 +302,8 @@ impl Printer {
                 self.fatal(&report);
                 return report.code == relay_link::command::RELAY_DISABLED_CODE;
             }
+            // Events of a newer library version: nothing to print.
+            _ => {}
         }
         false
     }

@@ -38,6 +38,7 @@ pub(crate) fn run(args: ReplayArgs) -> u8 {
             let input = match &entry.step {
                 Step::Input(input) => render_input(input),
                 Step::Timeout => "timeout".into(),
+                other => format!("{other:?}"),
             };
             let line = json!({
                 "at_ms": entry.at.as_secs_f64() * 1000.0,
