@@ -165,9 +165,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 pub mod backoff;
 mod buffers;
+pub mod cause;
 pub mod command;
 pub mod config;
 mod core;
+pub mod counters;
 pub mod decoder;
 pub mod diagram;
 mod ids;
@@ -186,11 +188,14 @@ pub mod testing;
 pub mod timers;
 pub mod token;
 pub mod trace;
+mod why;
 
+pub use cause::Cause;
 pub use command::{Command, FatalReport, LinkState, PlatformState, Settlement};
 pub use core::Stats;
+pub use counters::Counters;
 pub use ids::{Generation, RequestId};
-pub use input::{DialFailure, Input};
+pub use input::{DialFailure, Input, IoFailure};
 pub use link::Link;
 pub use timers::Timer;
 

@@ -55,6 +55,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod dial_error;
 mod driver;
 mod events;
 mod handle;
