@@ -35,7 +35,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         smol::block_on(async {
             while let Some(event) = events.next().await {
                 match event {
-                    Event::State { state, platform } => println!("state: {state} ({platform})"),
+                    Event::State {
+                        state, platform, ..
+                    } => println!("state: {state} ({platform})"),
                     Event::Inbound { frame, acceptance } => {
                         // The event is typed on demand; `frame.raw_event` is its JSON.
                         match frame.event() {
@@ -55,18 +57,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Another thread sends a request once connected and then disconnects.
     smol::block_on(async {
-        let mut changes = link.state_changes();
-        while link.state() != relay_link::LinkState::Handshaken {
-            smol::future::or(
-                async {
-                    changes.next().await;
-                },
-                async {
-                    smol::Timer::after(Duration::from_millis(50)).await;
-                },
-            )
-            .await;
-        }
+        // Handshaken, or why not: `the relay link is disabled: credential revoked (…)`.
+        link.ready().await?;
         connector.push_inbound("gw-embed", json!({"text": "hello from chat"}));
         let action = json!({"op": "send", "text": "hi"});
         let result = link
@@ -77,7 +69,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await;
         println!("result: {result}");
         link.disconnect(Duration::from_secs(2)).await;
-    });
+        Ok::<(), relay_link::shell::NotReady>(())
+    })?;
     reader.join().map_err(|_| "event thread panicked")?;
     Ok(())
 }

@@ -31,7 +31,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let driver = tokio::spawn(driver);
 
     while let Some(event) = events.next().await {
-        if let Event::State { state, platform } = event {
+        if let Event::State {
+            state, platform, ..
+        } = event
+        {
             println!("state {state} (platform {platform})");
             if state == LinkState::Handshaken {
                 break;

@@ -45,7 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         acceptance.accept(); // the inbound_ack goes out only now
                     }
                 }
-                Event::State { state, platform } => println!("{state} / {platform}"),
+                Event::State { state, platform, .. } => println!("{state} / {platform}"),
                 Event::Fatal(report) => println!("{}", report.message),
                 _ => {}
             }

@@ -26,7 +26,7 @@ use super::publish::StateTracker;
 use super::runtime::Runtime;
 use super::socket::{self, CloseOutcome, Connection, Owned, SocketEvent, Tls, Ws};
 use super::tasks::TaskCount;
-use super::{Acceptance, Disconnected, Event, Options, Shared, SpawnError};
+use super::{Acceptance, Disconnected, Event, Options, Shared, SpawnError, StateChange};
 use crate::command::{Command, LinkState, PlatformState};
 use crate::config::Config;
 use crate::input::{DialFailure, Input};
@@ -66,7 +66,7 @@ pub(crate) enum Request {
         budget: Duration,
         reply: Sender<Disconnected>,
     },
-    Subscribe(Sender<(LinkState, PlatformState)>),
+    Subscribe(Sender<StateChange>),
     /// The application made room in the event channel.
     Room,
 }
@@ -149,6 +149,7 @@ pub(crate) fn build(config: Config, options: Options) -> Result<Built, SpawnErro
         idle_waiters: Vec::new(),
         disconnect_waiters: Vec::new(),
         subscribers: Vec::new(),
+        last_change: None,
         tracker: StateTracker::default(),
         closing: Vec::new(),
         disconnect_close: None,
@@ -203,7 +204,9 @@ struct Driver {
     replies: HashMap<RequestId, Sender<Value>>,
     idle_waiters: Vec<Sender<bool>>,
     disconnect_waiters: Vec<Sender<Disconnected>>,
-    subscribers: Vec<Sender<(LinkState, PlatformState)>>,
+    subscribers: Vec<Sender<StateChange>>,
+    /// The last change published (a new subscriber's first item).
+    last_change: Option<StateChange>,
     tracker: StateTracker,
     /// Connections finishing a close handshake; reaped as they finish.
     closing: Vec<Owned<CloseOutcome>>,
@@ -421,7 +424,10 @@ impl Driver {
                 return;
             }
             Request::Subscribe(sender) => {
-                self.subscribers.push(sender);
+                let current = self.last_change.clone();
+                if current.is_none_or(|change| sender.try_send(change).is_ok()) {
+                    self.subscribers.push(sender);
+                }
                 return;
             }
             Request::Room => {
@@ -590,15 +596,32 @@ impl Driver {
             .store(self.backlog.len(), Ordering::Relaxed);
     }
 
-    /// Publishes one (state, platform) change.
-    fn publish(&mut self, pair: (LinkState, PlatformState)) {
-        self.shared.publish(pair.0, pair.1);
-        tracing::info!(state = %pair.0, platform = %pair.1, gen = self.link.generation().0, "state");
-        self.subscribers.retain(|s| s.try_send(pair).is_ok());
+    /// Publishes one (state, platform) change with its cause.
+    fn publish(&mut self, (state, platform): (LinkState, PlatformState)) {
+        let change = StateChange {
+            state,
+            platform,
+            cause: self.link.cause().cloned(),
+            retry_in: self.link.retry_in(),
+        };
+        {
+            let now = Instant::now();
+            let mut status = self.shared.status();
+            status.cause.clone_from(&change.cause);
+            status.retry_at = change.retry_in.and_then(|delay| now.checked_add(delay));
+            status.since = Some(now);
+        }
+        self.shared.publish(state, platform);
+        tracing::info!(%state, %platform, gen = self.link.generation().0, "state");
+        self.subscribers
+            .retain(|s| s.try_send(change.clone()).is_ok());
         self.emit(Event::State {
-            state: pair.0,
-            platform: pair.1,
+            state,
+            platform,
+            cause: change.cause.clone(),
+            retry_in: change.retry_in,
         });
+        self.last_change = Some(change);
     }
 
     /// The link ended: settle what is left, let the disconnect's close

@@ -67,6 +67,7 @@ mod stats;
 mod tasks;
 #[cfg(feature = "tls")]
 mod tls;
+mod why;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -79,6 +80,7 @@ pub use handle::{Disconnected, LinkDriver, Pending, RelayLink};
 pub use options::{Options, SpawnError, DEFAULT_EVENT_CAPACITY};
 pub use runtime::Runtime;
 pub use stats::ShellStats;
+pub use why::{NotReady, StateChange};
 
 pub(crate) use driver::Request;
 
@@ -105,6 +107,8 @@ pub(crate) struct Shared {
     pub(crate) event_capacity: usize,
     /// The reactor of the link's sockets and timers.
     pub(crate) runtime: Runtime,
+    /// The cause and timing of the last published change.
+    pub(crate) status: std::sync::Mutex<why::Status>,
 }
 
 const STATES: [LinkState; 9] = [
@@ -143,6 +147,13 @@ impl Shared {
 
     pub(super) fn state(&self) -> LinkState {
         STATES[usize::from(self.state.load(Ordering::Acquire)) % STATES.len()]
+    }
+
+    /// The last published status (a poisoned lock still holds it).
+    pub(crate) fn status(&self) -> std::sync::MutexGuard<'_, why::Status> {
+        self.status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(super) fn platform(&self) -> Option<PlatformState> {

@@ -133,10 +133,7 @@ async fn secure_stream(tcp: BoxIo, host: &str, tls: Tls) -> Result<BoxIo, DialFa
     let stream = connector
         .connect(name, tcp)
         .await
-        .map_err(|e| match dial_error::kind_of(&e) {
-            crate::IoFailure::Reset => dial_error::connect(host, &e),
-            _ => dial_error::tls(e),
-        })?;
+        .map_err(dial_error::tls)?;
     Ok(Box::new(stream))
 }
 

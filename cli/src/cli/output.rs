@@ -224,7 +224,9 @@ impl Printer {
     /// the `relay_disabled` report.
     pub(crate) fn event(&self, event: Event) -> bool {
         match event {
-            Event::State { state, platform } => self.state(state, platform),
+            Event::State {
+                state, platform, ..
+            } => self.state(state, platform),
             Event::Descriptor(d) => self.descriptor(&d.platform, &d.label),
             Event::Inbound { frame, acceptance } => {
                 self.inbound(&frame);
