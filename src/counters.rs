@@ -20,6 +20,9 @@ pub struct Counters {
     pub handshakes: u64,
     /// Well-formed frames of a known type received.
     pub frames_received: u64,
+    /// Dials and connections that ended (each sets
+    /// [`Link::cause`](crate::Link::cause)), for any reason.
+    pub ended: u64,
     /// Dials that failed before their socket opened, by kind.
     pub dial_failures: DialFailures,
     /// Requests settled, by outcome.

@@ -61,6 +61,9 @@ pub(crate) fn observe(core: &mut Core, stimulus: &Stimulus<'_>, before: Before, 
     } else {
         return;
     };
+    if ended {
+        core.why.counters.ended += 1;
+    }
     if let (Some(live), Some(cause)) = (before.live, &cause) {
         if ended && !live.open && cause.is_failure() {
             core.why.counters.dial_failures.count(cause);

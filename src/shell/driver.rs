@@ -22,6 +22,7 @@ use futures_util::Stream;
 use serde_json::{Map, Value};
 use smol::channel::{Receiver, Sender, WeakSender};
 
+use super::failure_log::{self, FailureLog};
 use super::publish::StateTracker;
 use super::runtime::Runtime;
 use super::socket::{self, CloseOutcome, Connection, Owned, SocketEvent, Tls, Ws};
@@ -149,6 +150,7 @@ pub(crate) fn build(config: Config, options: Options) -> Result<Built, SpawnErro
         idle_waiters: Vec::new(),
         disconnect_waiters: Vec::new(),
         subscribers: Vec::new(),
+        failures: FailureLog::default(),
         last_change: None,
         tracker: StateTracker::default(),
         closing: Vec::new(),
@@ -159,7 +161,16 @@ pub(crate) fn build(config: Config, options: Options) -> Result<Built, SpawnErro
     };
     let future = Box::pin(async move {
         let _count = count;
-        driver.run(app_inbox).await;
+        // Every line the link logs names its gateway (never its secret).
+        // The span is made where the driver runs, under that thread's
+        // subscriber.
+        let config = driver.link.config();
+        let span = tracing::info_span!(
+            "relay_link",
+            gateway = config.gateway_id().unwrap_or("-"),
+            url = config.url()
+        );
+        tracing::Instrument::instrument(driver.run(app_inbox), span).await;
     });
     Ok((requests, event_stream, shared, future))
 }
@@ -205,6 +216,8 @@ struct Driver {
     idle_waiters: Vec<Sender<bool>>,
     disconnect_waiters: Vec<Sender<Disconnected>>,
     subscribers: Vec<Sender<StateChange>>,
+    /// Which failures to log.
+    failures: FailureLog,
     /// The last change published (a new subscriber's first item).
     last_change: Option<StateChange>,
     tracker: StateTracker,
@@ -336,9 +349,11 @@ impl Driver {
         self.shared.closing.store(live, Ordering::Relaxed);
     }
 
-    /// Records a step and hands it to the core.
+    /// Records a step and hands it to the core; logs the failure it
+    /// ended a connection or a dial with.
     fn feed(&mut self, step: Step) {
         let now = Instant::now();
+        let ended = self.link.counters().ended;
         if let Some((recorder, file)) = self.recorder.as_mut() {
             let line = recorder.record(step.clone(), now);
             if writeln!(file, "{line}")
@@ -352,6 +367,14 @@ impl Driver {
         match step {
             Step::Input(input) => self.link.handle_input(input, now),
             Step::Timeout => self.link.handle_timeout(now),
+        }
+        if self.link.counters().ended != ended {
+            if let Some(cause) = self.link.cause().filter(|cause| cause.is_failure()) {
+                let retry_in = self.link.retry_in();
+                for line in self.failures.failed(cause, now) {
+                    failure_log::log(&line, retry_in);
+                }
+            }
         }
     }
 
@@ -613,6 +636,11 @@ impl Driver {
         }
         self.shared.publish(state, platform);
         tracing::info!(%state, %platform, gen = self.link.generation().0, "state");
+        if state == LinkState::Handshaken {
+            if let Some(line) = self.failures.flush() {
+                failure_log::log(&line, None);
+            }
+        }
         self.subscribers
             .retain(|s| s.try_send(change.clone()).is_ok());
         self.emit(Event::State {
@@ -627,6 +655,9 @@ impl Driver {
     /// The link ended: settle what is left, let the disconnect's close
     /// finish and report it, then hand over the last events.
     async fn finish(mut self) {
+        if let Some(line) = self.failures.flush() {
+            failure_log::log(&line, None);
+        }
         self.dial = None;
         self.conn = None;
         for (_, reply) in self.replies.drain() {

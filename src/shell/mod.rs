@@ -58,6 +58,7 @@
 mod dial_error;
 mod driver;
 mod events;
+mod failure_log;
 mod handle;
 mod options;
 mod publish;
