@@ -151,6 +151,8 @@ pub(crate) fn build(config: Config, options: Options) -> Result<Built, SpawnErro
         disconnect_waiters: Vec::new(),
         subscribers: Vec::new(),
         failures: FailureLog::default(),
+        #[cfg(feature = "metrics")]
+        metrics: None,
         last_change: None,
         tracker: StateTracker::default(),
         closing: Vec::new(),
@@ -218,6 +220,9 @@ struct Driver {
     subscribers: Vec<Sender<StateChange>>,
     /// Which failures to log.
     failures: FailureLog,
+    /// The link's metrics (registered when the driver starts).
+    #[cfg(feature = "metrics")]
+    metrics: Option<super::export::Exporter>,
     /// The last change published (a new subscriber's first item).
     last_change: Option<StateChange>,
     tracker: StateTracker,
@@ -235,6 +240,11 @@ impl Driver {
     async fn run(mut self, app: Receiver<Request>) {
         let mut app = pin!(app);
         let mut app_open = true;
+        #[cfg(feature = "metrics")]
+        {
+            let gateway = self.link.config().gateway_id().unwrap_or("-");
+            self.metrics = Some(super::export::Exporter::new(gateway));
+        }
         self.feed(Step::Input(Input::Start));
         // One timer for the driver's life, re-armed only when the core's
         // next deadline changes. A fresh `Timer::at` per idle wait registered
@@ -384,7 +394,12 @@ impl Driver {
                 self.conn = Some(Connection::new(gen, *ws));
                 self.feed(Step::Input(Input::DialSucceeded { gen }));
             }
-            Err(failure) => self.feed(Step::Input(Input::DialFailed { gen, failure })),
+            Err(failure) => {
+                if let DialFailure::Closed { code, .. } = failure {
+                    self.count_close(Some(code));
+                }
+                self.feed(Step::Input(Input::DialFailed { gen, failure }));
+            }
         }
     }
 
@@ -394,6 +409,7 @@ impl Driver {
             SocketEvent::Heard => Input::Heard { gen },
             SocketEvent::TooLarge => Input::TooLarge { gen },
             SocketEvent::Closed { code, reason } => {
+                self.count_close(code);
                 if let Some(conn) = self.conn.take() {
                     // Echo the peer's close; reaped when done.
                     self.closing.push(conn.ended(self.runtime, CLOSE_GRACE));
@@ -549,10 +565,39 @@ impl Driver {
         if let Some(pair) = self.tracker.flush() {
             self.publish(pair);
         }
+        self.share_tallies();
         if acknowledge_fatal {
             // The application has been told: the link becomes Disabled.
             self.feed(Step::Input(Input::FatalAcknowledged));
             self.execute();
+        }
+    }
+
+    /// Hands the core's counters (as of now) to the handles and the
+    /// metrics.
+    fn share_tallies(&mut self) {
+        let counters = self.link.counters();
+        let skipped = self.link.stats();
+        let in_flight = self.link.pending_requests();
+        {
+            let mut tallies = self.shared.tallies();
+            tallies.counters = counters;
+            tallies.skipped = skipped;
+            tallies.in_flight = in_flight;
+        }
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = self.metrics.as_mut() {
+            let queued = self.shared.queued.load(Ordering::Relaxed);
+            metrics.export(&counters, &skipped, in_flight, queued);
+        }
+    }
+
+    /// Counts a connection closed with `code` (`None`: no close frame).
+    fn count_close(&mut self, code: Option<u16>) {
+        self.shared.tallies().closed(code);
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = self.metrics.as_ref() {
+            metrics.closed(code.unwrap_or(super::NO_CLOSE_FRAME));
         }
     }
 
@@ -561,6 +606,7 @@ impl Driver {
         let Some(conn) = self.conn.take_if(|c| c.gen == gen) else {
             return;
         };
+        self.count_close(Some(code));
         // A disconnect's close gets what is left of its budget.
         let grace = self.disconnect_deadline.map_or(CLOSE_GRACE, |deadline| {
             deadline
@@ -636,6 +682,10 @@ impl Driver {
         }
         self.shared.publish(state, platform);
         tracing::info!(%state, %platform, gen = self.link.generation().0, "state");
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = self.metrics.as_ref() {
+            metrics.state(state);
+        }
         if state == LinkState::Handshaken {
             if let Some(line) = self.failures.flush() {
                 failure_log::log(&line, None);

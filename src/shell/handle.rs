@@ -12,7 +12,7 @@ use super::Acceptance;
 #[cfg(feature = "tokio")]
 use super::Runtime;
 use super::{
-    driver, Events, NotReady, Options, Request, Shared, ShellStats, SpawnError, StateChange,
+    driver, Events, LinkStats, NotReady, Options, Request, Shared, SpawnError, StateChange,
     StateChanges,
 };
 use crate::cause::Cause;
@@ -265,11 +265,22 @@ impl RelayLink {
         }
     }
 
-    /// A snapshot of the shell's counters (tasks, queued events); the
-    /// core's counters are in the trace and [`crate::Link::stats`].
-    pub fn stats(&self) -> ShellStats {
+    /// A snapshot of the link's counters and gauges: dials, dial failures
+    /// by kind, handshakes, closes by code, requests by outcome, frames,
+    /// skipped input, queued events, in-flight requests, time in the
+    /// current state (see [`LinkStats`]). The counters are as of the
+    /// driver's last turn.
+    pub fn stats(&self) -> LinkStats {
         let shared = &self.shared;
-        ShellStats {
+        let tallies = shared.tallies().clone();
+        let since = shared.status().since;
+        LinkStats {
+            state: shared.state(),
+            in_state_for: since.map_or(Duration::ZERO, |at| at.elapsed()),
+            counters: tallies.counters,
+            skipped: tallies.skipped,
+            closes: tallies.closes,
+            in_flight_requests: tallies.in_flight,
             live_tasks: shared.tasks.load(Ordering::Relaxed),
             closing_connections: shared.closing.load(Ordering::Relaxed),
             queued_events: shared.queued.load(Ordering::Acquire),

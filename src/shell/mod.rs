@@ -58,8 +58,11 @@
 mod dial_error;
 mod driver;
 mod events;
+#[cfg(feature = "metrics")]
+mod export;
 mod failure_log;
 mod handle;
+pub mod metrics_names;
 mod options;
 mod publish;
 mod runtime;
@@ -80,7 +83,7 @@ pub use events::{Acceptance, Event, Events, StateChanges};
 pub use handle::{Disconnected, LinkDriver, Pending, RelayLink};
 pub use options::{Options, SpawnError, DEFAULT_EVENT_CAPACITY};
 pub use runtime::Runtime;
-pub use stats::ShellStats;
+pub use stats::{LinkStats, ShellStats, NO_CLOSE_FRAME};
 pub use why::{NotReady, StateChange};
 
 pub(crate) use driver::Request;
@@ -110,9 +113,11 @@ pub(crate) struct Shared {
     pub(crate) runtime: Runtime,
     /// The cause and timing of the last published change.
     pub(crate) status: std::sync::Mutex<why::Status>,
+    /// The counters as of the driver's last turn.
+    pub(crate) tallies: std::sync::Mutex<stats::Tallies>,
 }
 
-const STATES: [LinkState; 9] = [
+pub(crate) const STATES: [LinkState; 9] = [
     LinkState::Unstarted,
     LinkState::Connecting,
     LinkState::Handshaken,
@@ -153,6 +158,13 @@ impl Shared {
     /// The last published status (a poisoned lock still holds it).
     pub(crate) fn status(&self) -> std::sync::MutexGuard<'_, why::Status> {
         self.status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The counters as of the driver's last turn.
+    pub(crate) fn tallies(&self) -> std::sync::MutexGuard<'_, stats::Tallies> {
+        self.tallies
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
