@@ -3,6 +3,22 @@
 //!
 //! [`Stats`](crate::Stats) counts what the core *skipped*; these count
 //! what it *did*. Both are pure: they change only with the inputs.
+//!
+//! ```
+//! use std::time::Instant;
+//! use relay_link::{config::Config, DialFailure, Input, Link};
+//!
+//! let t0 = Instant::now();
+//! let mut link = Link::new(Config::builder("http://127.0.0.1:9").build()?, 1, t0);
+//! link.handle_input(Input::Start, t0);
+//! let gen = link.generation();
+//! link.handle_input(Input::DialFailed { gen, failure: DialFailure::Http { status: 503 } }, t0);
+//!
+//! let counters = link.counters();
+//! assert_eq!((counters.dials, counters.dial_failures.http), (1, 1));
+//! assert_eq!(counters.dial_failures.by_kind()[5], ("http", 1));
+//! # Ok::<(), relay_link::config::ConfigError>(())
+//! ```
 
 use serde::Serialize;
 

@@ -45,6 +45,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         acceptance.accept(); // the inbound_ack goes out only now
                     }
                 }
+                // Why, and when the next dial is: `retrying: connection refused (…)`.
+                Event::State { state, cause: Some(cause), .. } => println!("{state}: {cause}"),
                 Event::State { state, platform, .. } => println!("{state} / {platform}"),
                 Event::Fatal(report) => println!("{}", report.message),
                 _ => {}
@@ -53,12 +55,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
 
     smol::block_on(async {
+        // Handshaken, or why it never will be: `the relay link is disabled: credential revoked (…)`.
+        link.ready().await?;
+        let stats = link.stats(); // dials, failures by kind, closes by code, requests by outcome …
+        println!("{} dials, {} failed", stats.counters.dials, stats.counters.dial_failures.total());
         let action = serde_json::json!({"op": "send", "text": "hi"});
         let result = link.send(action.as_object().cloned().unwrap_or_default(), Some("discord")).await;
         println!("{result}"); // settled exactly once, never hangs
         link.disconnect(Duration::from_secs(5)).await; // drains, closes with 1000
         reader.await;
-    });
+        Ok::<(), relay_link::shell::NotReady>(())
+    })?;
     Ok(())
 }
 ```
@@ -136,6 +143,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! * [`Link`], [`input`], [`command`]: the core, what it is told and what
 //!   it asks; [`backoff`]: the seeded backoff ladder; [`timers`]: the named
 //!   timers.
+//! * [`cause`]: why the link is where it is ([`Link::cause`],
+//!   [`Link::retry_in`]); [`counters`]: what it did ([`Link::counters`]).
 //! * [`trace`]: recording, replaying and rendering traces;
 //!   [`diagram`]: the state diagram generated from the machine.
 //! * [`shell`] (feature `shell`): [`shell::RelayLink`], the smol task that
@@ -151,6 +160,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! | `shell` | yes | [`shell`]: `RelayLink` on smol, `ws://` | smol, async-tungstenite, futures-util, tracing |
 //! | `tls` | yes | `wss://` through rustls (ring, webpki roots, extra roots in `shell::Options`) | futures-rustls, rustls, webpki-roots, rustls-pki-types |
 //! | `testing` | yes | [`testing`]: the loopback test `Connector`, to test an embedding against | (those of `shell`) |
+//! | `tokio` | no | `shell::Runtime::Tokio`: sockets and timers on tokio's reactor | tokio |
+//! | `metrics` | no | `RelayLink::stats` as counters and gauges through the `metrics` facade (names in `shell::metrics_names`) | metrics |
 //!
 //! `relay-link = { version = "…", default-features = false }` builds the
 //! core alone: no smol, no sockets, no TLS. The `relay-link` command-line

@@ -38,7 +38,7 @@ pub(crate) struct Before {
 
 /// Updates the cause and the counters after `stimulus` was handled.
 pub(crate) fn observe(core: &mut Core, stimulus: &Stimulus<'_>, before: Before, state: LinkState) {
-    for command in core.commands.iter().skip(before.commands) {
+    for command in core.commands.range(before.commands..) {
         if let Command::Settle { settlement, .. } = command {
             core.why.counters.requests.count(settlement);
         }
