@@ -289,3 +289,31 @@ fn every_state_event_carries_what_the_state_stream_carries() {
         ));
     });
 }
+
+#[test]
+fn the_handle_s_cause_follows_a_re_dial_that_changes_no_state() {
+    run(async {
+        let Online {
+            connector,
+            link,
+            mut watch,
+        } = online(|c| c).await;
+        connector.drop_connections(GW);
+        watch.until_state(S::Retrying).await;
+        // The next upgrade is closed with a first 4401: the link re-dials at
+        // once with a fresh token and stays `connecting` (no state change);
+        // that connection gets no descriptor.
+        connector.refuse_next(GW, 1, 4401, "unauthorized");
+        connector.withhold_descriptor(GW, true);
+        let first_strike = Cause::Closed {
+            code: 4401,
+            reason: "unauthorized".into(),
+        };
+        deadline(WAIT, "the first strike as the handle's cause", async {
+            while link.cause().as_ref() != Some(&first_strike) {
+                sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+    });
+}

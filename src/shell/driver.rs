@@ -379,8 +379,15 @@ impl Driver {
             Step::Timeout => self.link.handle_timeout(now),
         }
         if self.link.counters().ended != ended {
+            let retry_in = self.link.retry_in();
+            {
+                // A re-dial can end a dial without a state change (a
+                // first 4401 at the upgrade): the handle's cause follows.
+                let mut status = self.shared.status();
+                status.cause = self.link.cause().cloned();
+                status.retry_at = retry_in.and_then(|delay| now.checked_add(delay));
+            }
             if let Some(cause) = self.link.cause().filter(|cause| cause.is_failure()) {
-                let retry_in = self.link.retry_in();
                 for line in self.failures.failed(cause, now) {
                     failure_log::log(&line, retry_in);
                 }
