@@ -36,7 +36,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         smol::block_on(async {
             while let Some(event) = events.next().await {
                 match event {
-                    Event::State { state, platform } => println!("state: {state} ({platform})"),
+                    Event::State {
+                        state, platform, ..
+                    } => println!("state: {state} ({platform})"),
                     Event::Inbound { frame, acceptance } => {
                         // The event is typed on demand; `frame.raw_event` is its JSON.
                         match frame.event() {
@@ -56,18 +58,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Another thread sends a request once connected and then disconnects.
     smol::block_on(async {
-        let mut changes = link.state_changes();
-        while link.state() != relay_link::LinkState::Handshaken {
-            smol::future::or(
-                async {
-                    changes.next().await;
-                },
-                async {
-                    smol::Timer::after(Duration::from_millis(50)).await;
-                },
-            )
-            .await;
-        }
+        // Handshaken, or why not: `the relay link is disabled: credential revoked (…)`.
+        link.ready().await?;
         connector.push_inbound("gw-embed", json!({"text": "hello from chat"}));
         // `Ok` is the connector's answer, whatever it says; `Err` is the
         // link's own failure, and says whether the action may have gone out.
@@ -78,7 +70,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Err(e) => println!("not sent: {e}"),
         }
         link.disconnect(Duration::from_secs(2)).await;
-    });
+        Ok::<(), relay_link::shell::NotReady>(())
+    })?;
     reader.join().map_err(|_| "event thread panicked")?;
     Ok(())
 }

@@ -206,7 +206,9 @@ impl Session {
             };
             let done = pred(&event);
             match event {
-                Event::State { state, platform } => self.states.push((state, platform)),
+                Event::State {
+                    state, platform, ..
+                } => self.states.push((state, platform)),
                 Event::Inbound { acceptance, .. } => {
                     self.inbound += 1;
                     self.take(acceptance);
@@ -270,7 +272,9 @@ impl Session {
     async fn ended(&mut self, last: LinkState) -> usize {
         while let Some(event) = within("the end of the events", self.events.next()).await {
             match event {
-                Event::State { state, platform } => self.states.push((state, platform)),
+                Event::State {
+                    state, platform, ..
+                } => self.states.push((state, platform)),
                 Event::Inbound { .. } => self.inbound += 1,
                 _ => {}
             }

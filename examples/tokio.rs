@@ -7,10 +7,9 @@
 use std::time::Duration;
 
 use relay_link::config::Config;
-use relay_link::shell::{Event, Options, RelayLink, Runtime};
+use relay_link::shell::{Options, RelayLink, Runtime};
 use relay_link::testing::{Connector, ConnectorOptions};
 use relay_link::token::Secret;
-use relay_link::LinkState;
 // One `StreamExt` in scope: `futures`' (or `tokio-stream`'s) `next`.
 use futures_util::StreamExt as _;
 
@@ -39,14 +38,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (link, mut events, driver) = RelayLink::new(config, options)?;
     let driver = tokio::spawn(driver);
 
-    while let Some(event) = events.next().await {
-        if let Event::State { state, platform } = event {
-            println!("state {state} (platform {platform})");
-            if state == LinkState::Handshaken {
-                break;
+    // The application reads its events on a task of its own; every state
+    // change says why (`retrying (retrying) in 1.2 s: connection refused (…)`).
+    let reader = tokio::spawn(async move {
+        while let Some(event) = events.next().await {
+            if let Some(change) = event.state_change() {
+                println!("state {change}");
             }
         }
-    }
+    });
+    // Handshaken, or why it never will be (`NotReady`: disabled or closed,
+    // with the cause).
+    link.ready().await?;
     let action = Send {
         op: "send",
         text: "hello from tokio",
@@ -55,10 +58,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(result) => println!("result {}", relay_link::serde_json::Value::Object(result)),
         Err(e) => println!("failed (ambiguous: {}): {e}", e.is_ambiguous()),
     }
+    let stats = link.stats();
+    println!(
+        "{} dial(s), {} handshake(s), {} result(s), {:?} in {}",
+        stats.counters.dials,
+        stats.counters.handshakes,
+        stats.counters.requests.result,
+        stats.in_state_for,
+        stats.state
+    );
     println!(
         "disconnect {:?}",
         link.disconnect(Duration::from_secs(2)).await
     );
     driver.await?;
+    reader.await?;
     Ok(())
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::backoff::Backoff;
 use crate::buffers::{BufferLedger, Offer};
+use crate::cause::Cause;
 use crate::command::{Command, FatalReport, Settlement};
 use crate::config::{Config, Identity, MAX_BUFFER_ID_LEN, MAX_UNACCEPTED_DELIVERIES};
 use crate::decoder::LineDecoder;
@@ -19,6 +20,7 @@ use crate::judgement::{CloseKind, Judgement, Verdict};
 use crate::protocol::{IncomingFrame, LineOutcome, OutgoingFrame};
 use crate::requests::{line_fits, Requests};
 use crate::timers::{Timer, TimerTable};
+use crate::why::Why;
 use crate::{Generation, RequestId};
 
 /// Counters of things the core skipped rather than failed on.
@@ -116,6 +118,8 @@ pub(crate) struct Core {
     pub(crate) hold: bool,
     idle: Option<IdlePurpose>,
     pub(crate) stats: Stats,
+    /// The cause of the last ending, and the activity counters.
+    pub(crate) why: Why,
 }
 
 impl Core {
@@ -143,6 +147,7 @@ impl Core {
             hold: false,
             idle: None,
             stats: Stats::default(),
+            why: Why::default(),
         }
     }
 
@@ -181,6 +186,7 @@ impl Core {
         debug_assert!(self.live.is_none(), "one dialer");
         self.last_gen = Generation(self.last_gen.0 + 1);
         let gen = self.last_gen;
+        self.why.counters.dials += 1;
         self.live = Some(Live {
             gen,
             open: false,
@@ -375,6 +381,7 @@ impl Core {
         self.decoded = decoded;
         if overflow && effect == Effect::Continue {
             self.stats.oversized_frames += 1;
+            self.why.noted = Some(Cause::TooLarge);
             effect = Effect::End(1009, "frame too large");
         }
         effect
@@ -385,6 +392,7 @@ impl Core {
     pub(crate) fn too_large(&mut self) -> Effect {
         self.heard();
         self.stats.oversized_frames += 1;
+        self.why.noted = Some(Cause::TooLarge);
         Effect::End(1009, "frame too large")
     }
 
@@ -393,7 +401,11 @@ impl Core {
             LineOutcome::Blank => {}
             LineOutcome::Malformed(_) => self.stats.malformed_lines += 1,
             LineOutcome::Ignored { .. } => self.stats.ignored_frames += 1,
-            LineOutcome::ProtocolError(_) => return Effect::End(1002, "protocol error"),
+            LineOutcome::ProtocolError(error) => {
+                let message = error.to_string();
+                self.why.noted = Some(Cause::ProtocolError { message });
+                return Effect::End(1002, "protocol error");
+            }
             LineOutcome::Frame(frame) => return self.handle_frame(frame),
         }
         Effect::Continue
@@ -403,6 +415,7 @@ impl Core {
         let Some(gen) = self.live.map(|live| live.gen) else {
             return Effect::Continue;
         };
+        self.why.counters.frames_received += 1;
         match frame {
             IncomingFrame::Descriptor(frame) => {
                 self.handshake(gen);
@@ -456,6 +469,7 @@ impl Core {
             return;
         }
         live.handshaken = true;
+        self.why.counters.handshakes += 1;
         self.was_handshaken = true;
         self.handshaken_at = Some(self.now);
         self.dormant = false;

@@ -50,6 +50,7 @@ fn stimuli(link: &Link) -> Vec<(String, Option<Input>)> {
             Some(Input::DialFailed {
                 gen,
                 failure: DialFailure::Io {
+                    error: crate::IoFailure::Refused,
                     message: "refused".into(),
                 },
             }),

@@ -152,6 +152,10 @@ pub enum DialFailure {
     },
     /// TCP, TLS or upgrade IO failed (refused, reset, DNS …).
     Io {
+        /// What kind of failure it was. Traces recorded before the kind
+        /// existed read as [`IoFailure::Other`]; `other` is not written.
+        #[serde(default, skip_serializing_if = "IoFailure::is_other")]
+        error: IoFailure,
         /// A short description (never holds the token).
         message: String,
     },
@@ -163,4 +167,61 @@ pub enum DialFailure {
         /// The close reason.
         reason: String,
     },
+}
+
+/// The kind of an IO failure of a dial ([`DialFailure::Io`]), as the shell
+/// classified it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum IoFailure {
+    /// Nothing listens at the address (TCP connection refused).
+    Refused,
+    /// The host name did not resolve.
+    Dns,
+    /// The TLS handshake failed (an untrusted certificate, a protocol error).
+    Tls,
+    /// The peer reset or closed the connection during the dial.
+    Reset,
+    /// The operating system gave up connecting (not the link's own connect
+    /// timeout, which is a timer of the core).
+    Timeout,
+    /// Anything else.
+    #[default]
+    Other,
+}
+
+impl IoFailure {
+    /// Every kind, in a fixed order.
+    pub const ALL: [IoFailure; 6] = [
+        IoFailure::Refused,
+        IoFailure::Dns,
+        IoFailure::Tls,
+        IoFailure::Reset,
+        IoFailure::Timeout,
+        IoFailure::Other,
+    ];
+
+    /// The kind's name, as traces, metrics labels and the CLI spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            IoFailure::Refused => "refused",
+            IoFailure::Dns => "dns",
+            IoFailure::Tls => "tls",
+            IoFailure::Reset => "reset",
+            IoFailure::Timeout => "timeout",
+            IoFailure::Other => "other",
+        }
+    }
+
+    /// Whether this is [`IoFailure::Other`] (which traces leave out).
+    pub fn is_other(&self) -> bool {
+        *self == IoFailure::Other
+    }
+}
+
+impl std::fmt::Display for IoFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }

@@ -49,7 +49,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         acceptance.accept(); // the inbound_ack goes out only now
                     }
                 }
-                Event::State { state, platform } => println!("{state} / {platform}"),
+                // Why, and when the next dial is: `retrying: connection refused (…)`.
+                Event::State { state, cause: Some(cause), .. } => println!("{state}: {cause}"),
+                Event::State { state, platform, .. } => println!("{state} / {platform}"),
                 Event::Fatal(report) => println!("{}", report.message),
                 _ => {}
             }
@@ -57,6 +59,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
 
     smol::block_on(async {
+        // Handshaken, or why it never will be: `the relay link is disabled: credential revoked (…)`.
+        link.ready().await?;
+        let stats = link.stats(); // dials, failures by kind, closes by code, requests by outcome …
+        println!("{} dials, {} failed", stats.counters.dials, stats.counters.dial_failures.total());
         // Settled exactly once, never hangs. `Ok` is the connector's answer
         // (whatever it says); `Err` is the link's own failure.
         match link.send(json!({"op": "send", "text": "hi"}), Some("discord")).await {
@@ -66,7 +72,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         link.disconnect(Duration::from_secs(5)).await; // drains, closes with 1000
         reader.await;
-    });
+        Ok::<(), relay_link::shell::NotReady>(())
+    })?;
     Ok(())
 }
 ```
@@ -144,6 +151,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! * [`Link`], [`input`], [`command`]: the core, what it is told and what
 //!   it asks; [`backoff`]: the seeded backoff ladder; [`timers`]: the named
 //!   timers.
+//! * [`cause`]: why the link is where it is ([`Link::cause`],
+//!   [`Link::retry_in`]); [`counters`]: what it did ([`Link::counters`]).
 //! * [`trace`]: recording, replaying and rendering traces;
 //!   [`diagram`]: the state diagram generated from the machine.
 //! * [`shell`] (feature `shell`): [`shell::RelayLink`], the smol task that
@@ -160,6 +169,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! | `tls` | yes | `wss://` through rustls (ring; webpki roots, extra roots in DER or PEM files, or a ready `ClientConfig`: [`shell::tls`]) | futures-rustls, rustls, webpki-roots, rustls-pki-types |
 //! | `native-roots` | yes | `TlsRoots::Native` and `TlsRoots::Both`: the operating system's trusted roots | rustls-native-certs (on Linux also openssl-probe) |
 //! | `testing` | yes | [`testing`]: the loopback test `Connector`, to test an embedding against | (those of `shell`) |
+//! | `tokio` | no | `shell::Runtime::Tokio`: sockets and timers on tokio's reactor | tokio |
+//! | `metrics` | no | `RelayLink::stats` as counters and gauges through the `metrics` facade (names in `shell::metrics_names`) | metrics |
 //!
 //! `relay-link = { version = "…", default-features = false }` builds the
 //! core alone: no smol, no sockets, no TLS. The `relay-link` command-line
@@ -174,9 +185,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 pub mod backoff;
 mod buffers;
+pub mod cause;
 pub mod command;
 pub mod config;
 mod core;
+pub mod counters;
 pub mod decoder;
 pub mod diagram;
 mod ids;
@@ -196,11 +209,14 @@ pub mod testing;
 pub mod timers;
 pub mod token;
 pub mod trace;
+mod why;
 
+pub use cause::Cause;
 pub use command::{Command, FatalReport, LinkState, PlatformState, Settlement};
 pub use core::Stats;
+pub use counters::Counters;
 pub use ids::{Generation, RequestId};
-pub use input::{DialFailure, Input};
+pub use input::{DialFailure, Input, IoFailure};
 pub use link::Link;
 pub use request_error::RequestError;
 /// The `serde_json` this crate speaks (actions, result objects, frames'

@@ -1,16 +1,19 @@
 //! [`Link`]: the public face of the sans-IO core.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use statig::blocking::{IntoStateMachineExt, StateMachine};
 
+use crate::cause::Cause;
 use crate::command::{Command, LinkState, PlatformState};
 use crate::config::Config;
 use crate::core::{Core, Stats};
+use crate::counters::Counters;
 use crate::input::Input;
 use crate::machine::{Lifecycle, Stimulus};
 use crate::timers::Timer;
+use crate::why::{self, Before};
 use crate::Generation;
 
 /// One relay link's lifecycle, as a pure state machine.
@@ -142,6 +145,32 @@ impl Link {
         self.core.stats
     }
 
+    /// Counters of what the link did: dials, handshakes, frames, dial
+    /// failures by kind, requests by outcome.
+    pub fn counters(&self) -> Counters {
+        self.core.why.counters
+    }
+
+    /// Why the last connection (or dial) ended, or why the link stopped
+    /// dialing: `None` while handshaken and before anything went wrong.
+    /// While the link retries, it is the failure it retries after.
+    pub fn cause(&self) -> Option<&Cause> {
+        self.core.why.cause.as_ref()
+    }
+
+    /// While the link waits to re-dial (retrying, dormant), how long until
+    /// the next dial, from the latest `now` it was given. `None` in every
+    /// other state (a held link waits for its release).
+    pub fn retry_in(&self) -> Option<Duration> {
+        let timer = match self.state() {
+            LinkState::Retrying => Timer::Backoff,
+            LinkState::Dormant => Timer::Redial,
+            _ => return None,
+        };
+        let at = self.core.timers.get(timer)?;
+        Some(at.saturating_duration_since(self.core.now))
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.core.config
@@ -181,7 +210,14 @@ impl Link {
     }
 
     fn dispatch(&mut self, stimulus: &Stimulus<'_>) {
+        let before = Before {
+            live: self.core.live,
+            state: self.state(),
+            commands: self.core.commands.len(),
+        };
         self.machine.handle_with_context(stimulus, &mut self.core);
+        let state = self.state();
+        why::observe(&mut self.core, stimulus, before, state);
         self.report_state();
     }
 

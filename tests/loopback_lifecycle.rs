@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use loopback::*;
 use relay_link::command::{RELAY_DISABLED_CODE, RELAY_DISABLED_MESSAGE};
 use relay_link::shell::Event;
@@ -621,7 +622,7 @@ fn held_redials_wait_until_released() {
             .await
             .flatten()
         {
-            seen_changes.push(change);
+            seen_changes.push((change.state, change.platform));
         }
         assert!(
             seen_changes.contains(&(S::Held, P::Retrying)),

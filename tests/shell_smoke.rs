@@ -38,7 +38,10 @@ fn handshake_send_and_revocation_work_over_loopback() {
         let (link, mut events) = RelayLink::spawn(config, Options::default()).unwrap();
         let mut states = Vec::new();
         loop {
-            if let Event::State { state, platform } = next_event(&mut events).await {
+            if let Event::State {
+                state, platform, ..
+            } = next_event(&mut events).await
+            {
                 states.push((state, platform));
                 if state == LinkState::Handshaken {
                     break;

@@ -22,11 +22,12 @@ use futures_util::Stream;
 use serde_json::{Map, Value};
 use smol::channel::{Receiver, Sender, WeakSender};
 
+use super::failure_log::{self, FailureLog};
 use super::publish::StateTracker;
 use super::runtime::Runtime;
 use super::socket::{self, CloseOutcome, Connection, Owned, SocketEvent, Tls, Ws};
 use super::tasks::TaskCount;
-use super::{Acceptance, Disconnected, Event, Options, Shared, SpawnError};
+use super::{Acceptance, Disconnected, Event, Options, Shared, SpawnError, StateChange};
 use crate::command::{Command, LinkState, PlatformState};
 use crate::config::Config;
 use crate::input::{DialFailure, Input};
@@ -66,7 +67,7 @@ pub(crate) enum Request {
         budget: Duration,
         reply: Sender<Disconnected>,
     },
-    Subscribe(Sender<(LinkState, PlatformState)>),
+    Subscribe(Sender<StateChange>),
     /// The application made room in the event channel.
     Room,
 }
@@ -149,6 +150,10 @@ pub(crate) fn build(config: Config, options: Options) -> Result<Built, SpawnErro
         idle_waiters: Vec::new(),
         disconnect_waiters: Vec::new(),
         subscribers: Vec::new(),
+        failures: FailureLog::default(),
+        #[cfg(feature = "metrics")]
+        metrics: None,
+        last_change: None,
         tracker: StateTracker::default(),
         closing: Vec::new(),
         disconnect_close: None,
@@ -158,7 +163,16 @@ pub(crate) fn build(config: Config, options: Options) -> Result<Built, SpawnErro
     };
     let future = Box::pin(async move {
         let _count = count;
-        driver.run(app_inbox).await;
+        // Every line the link logs names its gateway (never its secret).
+        // The span is made where the driver runs, under that thread's
+        // subscriber.
+        let config = driver.link.config();
+        let span = tracing::info_span!(
+            "relay_link",
+            gateway = config.gateway_id().unwrap_or("-"),
+            url = config.url()
+        );
+        tracing::Instrument::instrument(driver.run(app_inbox), span).await;
     });
     Ok((requests, event_stream, shared, future))
 }
@@ -204,7 +218,14 @@ struct Driver {
     replies: HashMap<RequestId, Sender<crate::Settlement>>,
     idle_waiters: Vec<Sender<bool>>,
     disconnect_waiters: Vec<Sender<Disconnected>>,
-    subscribers: Vec<Sender<(LinkState, PlatformState)>>,
+    subscribers: Vec<Sender<StateChange>>,
+    /// Which failures to log.
+    failures: FailureLog,
+    /// The link's metrics (registered when the driver starts).
+    #[cfg(feature = "metrics")]
+    metrics: Option<super::export::Exporter>,
+    /// The last change published (a new subscriber's first item).
+    last_change: Option<StateChange>,
     tracker: StateTracker,
     /// Connections finishing a close handshake; reaped as they finish.
     closing: Vec<Owned<CloseOutcome>>,
@@ -220,6 +241,11 @@ impl Driver {
     async fn run(mut self, app: Receiver<Request>) {
         let mut app = pin!(app);
         let mut app_open = true;
+        #[cfg(feature = "metrics")]
+        {
+            let gateway = self.link.config().gateway_id().unwrap_or("-");
+            self.metrics = Some(super::export::Exporter::new(gateway));
+        }
         self.feed(Step::Input(Input::Start));
         // One timer for the driver's life, re-armed only when the core's
         // next deadline changes. A fresh `Timer::at` per idle wait registered
@@ -334,9 +360,11 @@ impl Driver {
         self.shared.closing.store(live, Ordering::Relaxed);
     }
 
-    /// Records a step and hands it to the core.
+    /// Records a step and hands it to the core; logs the failure it
+    /// ended a connection or a dial with.
     fn feed(&mut self, step: Step) {
         let now = Instant::now();
+        let ended = self.link.counters().ended;
         if let Some((recorder, file)) = self.recorder.as_mut() {
             let line = recorder.record(step.clone(), now);
             if writeln!(file, "{line}")
@@ -351,6 +379,21 @@ impl Driver {
             Step::Input(input) => self.link.handle_input(input, now),
             Step::Timeout => self.link.handle_timeout(now),
         }
+        if self.link.counters().ended != ended {
+            let retry_in = self.link.retry_in();
+            {
+                // A re-dial can end a dial without a state change (a
+                // first 4401 at the upgrade): the handle's cause follows.
+                let mut status = self.shared.status();
+                status.cause = self.link.cause().cloned();
+                status.retry_at = retry_in.and_then(|delay| now.checked_add(delay));
+            }
+            if let Some(cause) = self.link.cause().filter(|cause| cause.is_failure()) {
+                for line in self.failures.failed(cause, now) {
+                    failure_log::log(&line, retry_in);
+                }
+            }
+        }
     }
 
     fn dialed(&mut self, gen: Generation, result: Result<Box<Ws>, DialFailure>) {
@@ -359,7 +402,12 @@ impl Driver {
                 self.conn = Some(Connection::new(gen, *ws));
                 self.feed(Step::Input(Input::DialSucceeded { gen }));
             }
-            Err(failure) => self.feed(Step::Input(Input::DialFailed { gen, failure })),
+            Err(failure) => {
+                if let DialFailure::Closed { code, .. } = failure {
+                    self.count_close(Some(code));
+                }
+                self.feed(Step::Input(Input::DialFailed { gen, failure }));
+            }
         }
     }
 
@@ -369,6 +417,7 @@ impl Driver {
             SocketEvent::Heard => Input::Heard { gen },
             SocketEvent::TooLarge => Input::TooLarge { gen },
             SocketEvent::Closed { code, reason } => {
+                self.count_close(code);
                 if let Some(conn) = self.conn.take() {
                     // Echo the peer's close; reaped when done.
                     self.closing.push(conn.ended(self.runtime, CLOSE_GRACE));
@@ -422,7 +471,10 @@ impl Driver {
                 return;
             }
             Request::Subscribe(sender) => {
-                self.subscribers.push(sender);
+                let current = self.last_change.clone();
+                if current.is_none_or(|change| sender.try_send(change).is_ok()) {
+                    self.subscribers.push(sender);
+                }
                 return;
             }
             Request::Room => {
@@ -521,10 +573,39 @@ impl Driver {
         if let Some(pair) = self.tracker.flush() {
             self.publish(pair);
         }
+        self.share_tallies();
         if acknowledge_fatal {
             // The application has been told: the link becomes Disabled.
             self.feed(Step::Input(Input::FatalAcknowledged));
             self.execute();
+        }
+    }
+
+    /// Hands the core's counters (as of now) to the handles and the
+    /// metrics.
+    fn share_tallies(&mut self) {
+        let counters = self.link.counters();
+        let skipped = self.link.stats();
+        let in_flight = self.link.pending_requests();
+        {
+            let mut tallies = self.shared.tallies();
+            tallies.counters = counters;
+            tallies.skipped = skipped;
+            tallies.in_flight = in_flight;
+        }
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = self.metrics.as_mut() {
+            let queued = self.shared.queued.load(Ordering::Relaxed);
+            metrics.export(&counters, &skipped, in_flight, queued);
+        }
+    }
+
+    /// Counts a connection closed with `code` (`None`: no close frame).
+    fn count_close(&mut self, code: Option<u16>) {
+        self.shared.tallies().closed(code);
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = self.metrics.as_ref() {
+            metrics.closed(code.unwrap_or(super::NO_CLOSE_FRAME));
         }
     }
 
@@ -533,6 +614,7 @@ impl Driver {
         let Some(conn) = self.conn.take_if(|c| c.gen == gen) else {
             return;
         };
+        self.count_close(Some(code));
         // A disconnect's close gets what is left of its budget.
         let grace = self.disconnect_deadline.map_or(CLOSE_GRACE, |deadline| {
             deadline
@@ -591,20 +673,49 @@ impl Driver {
             .store(self.backlog.len(), Ordering::Relaxed);
     }
 
-    /// Publishes one (state, platform) change.
-    fn publish(&mut self, pair: (LinkState, PlatformState)) {
-        self.shared.publish(pair.0, pair.1);
-        tracing::info!(state = %pair.0, platform = %pair.1, gen = self.link.generation().0, "state");
-        self.subscribers.retain(|s| s.try_send(pair).is_ok());
+    /// Publishes one (state, platform) change with its cause.
+    fn publish(&mut self, (state, platform): (LinkState, PlatformState)) {
+        let change = StateChange {
+            state,
+            platform,
+            cause: self.link.cause().cloned(),
+            retry_in: self.link.retry_in(),
+        };
+        {
+            let now = Instant::now();
+            let mut status = self.shared.status();
+            status.cause.clone_from(&change.cause);
+            status.retry_at = change.retry_in.and_then(|delay| now.checked_add(delay));
+            status.since = Some(now);
+        }
+        self.shared.publish(state, platform);
+        tracing::info!(%state, %platform, gen = self.link.generation().0, "state");
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = self.metrics.as_ref() {
+            metrics.state(state);
+        }
+        if state == LinkState::Handshaken {
+            if let Some(line) = self.failures.flush() {
+                failure_log::log(&line, None);
+            }
+        }
+        self.subscribers
+            .retain(|s| s.try_send(change.clone()).is_ok());
         self.emit(Event::State {
-            state: pair.0,
-            platform: pair.1,
+            state,
+            platform,
+            cause: change.cause.clone(),
+            retry_in: change.retry_in,
         });
+        self.last_change = Some(change);
     }
 
     /// The link ended: settle what is left, let the disconnect's close
     /// finish and report it, then hand over the last events.
     async fn finish(mut self) {
+        if let Some(line) = self.failures.flush() {
+            failure_log::log(&line, None);
+        }
         self.dial = None;
         self.conn = None;
         for (_, reply) in self.replies.drain() {

@@ -2,12 +2,15 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use smol::channel::{Receiver, Sender};
 
+use super::StateChange;
 #[cfg(doc)]
 use super::{Options, RelayLink};
 use super::{Request, Shared};
+use crate::cause::Cause;
 use crate::command::{FatalReport, LinkState, PlatformState};
 use crate::protocol::{Descriptor, InboundFrame, InterruptInboundFrame, PassthroughFrame};
 
@@ -21,6 +24,12 @@ pub enum Event {
         state: LinkState,
         /// The platform state, as a dashboard shows it.
         platform: PlatformState,
+        /// Why the last connection or dial ended ([`crate::Link::cause`]):
+        /// `None` while handshaken and before anything went wrong. While
+        /// the link retries, it is the failure it retries after.
+        cause: Option<Cause>,
+        /// While retrying (or dormant), the delay until the next dial.
+        retry_in: Option<Duration>,
     },
     /// A capability descriptor arrived (one per hello'd identity).
     Descriptor(Box<Descriptor>),
@@ -45,6 +54,27 @@ pub enum Event {
     /// A non-retryable error, reported once; for `relay_disabled` the link
     /// is Disabled right after and the event stream ends.
     Fatal(FatalReport),
+}
+
+impl Event {
+    /// The change an [`Event::State`] reports, as the state stream gives
+    /// it; `None` for every other event.
+    pub fn state_change(&self) -> Option<StateChange> {
+        match self {
+            Event::State {
+                state,
+                platform,
+                cause,
+                retry_in,
+            } => Some(StateChange {
+                state: *state,
+                platform: *platform,
+                cause: cause.clone(),
+                retry_in: *retry_in,
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// Acknowledges a buffered delivery once the application accepted it.
@@ -141,16 +171,22 @@ impl futures_util::Stream for Events {
     }
 }
 
-/// A stream of (state, platform state) changes, from
-/// [`RelayLink::state_changes`].
+/// A [`Stream`](futures_util::Stream) of [`StateChange`]s, from
+/// [`RelayLink::state_changes`]. Its first item is the link's state when
+/// it was subscribed, so no change is missed between reading the state
+/// and subscribing; it ends after the link's last change.
 #[derive(Debug)]
 pub struct StateChanges {
-    pub(super) receiver: Receiver<(LinkState, PlatformState)>,
+    pub(super) receiver: std::pin::Pin<Box<Receiver<StateChange>>>,
 }
 
-impl StateChanges {
-    /// The next change; `None` once the link has ended.
-    pub async fn next(&mut self) -> Option<(LinkState, PlatformState)> {
-        self.receiver.recv().await.ok()
+impl futures_util::Stream for StateChanges {
+    type Item = StateChange;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<StateChange>> {
+        self.receiver.as_mut().poll_next(cx)
     }
 }

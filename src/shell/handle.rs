@@ -13,8 +13,10 @@ use super::Acceptance;
 #[cfg(feature = "tokio")]
 use super::Runtime;
 use super::{
-    action, driver, Events, Options, Request, Shared, ShellStats, SpawnError, StateChanges,
+    action, driver, Events, LinkStats, NotReady, Options, Request, Shared, SpawnError, StateChange,
+    StateChanges,
 };
+use crate::cause::Cause;
 use crate::command::{LinkState, PlatformState, Settlement};
 use crate::config::Config;
 use crate::request_error::RequestError;
@@ -323,11 +325,22 @@ impl RelayLink {
         }
     }
 
-    /// A snapshot of the shell's counters (tasks, queued events); the
-    /// core's counters are in the trace and [`crate::Link::stats`].
-    pub fn stats(&self) -> ShellStats {
+    /// A snapshot of the link's counters and gauges: dials, dial failures
+    /// by kind, handshakes, closes by code, requests by outcome, frames,
+    /// skipped input, queued events, in-flight requests, time in the
+    /// current state (see [`LinkStats`]). The counters are as of the
+    /// driver's last turn.
+    pub fn stats(&self) -> LinkStats {
         let shared = &self.shared;
-        ShellStats {
+        let tallies = shared.tallies().clone();
+        let since = shared.status().since;
+        LinkStats {
+            state: shared.state(),
+            in_state_for: since.map_or(Duration::ZERO, |at| at.elapsed()),
+            counters: tallies.counters,
+            skipped: tallies.skipped,
+            closes: tallies.closes,
+            in_flight_requests: tallies.in_flight,
             live_tasks: shared.tasks.load(Ordering::Relaxed),
             closing_connections: shared.closing.load(Ordering::Relaxed),
             queued_events: shared.queued.load(Ordering::Acquire),
@@ -346,10 +359,70 @@ impl RelayLink {
         self.shared.platform()
     }
 
-    /// A new stream of state changes from now on.
+    /// A new stream of state changes, each with its cause: it starts
+    /// with the current state (so no change is missed between subscribing
+    /// and reading) and ends after the link's last change. A link that has
+    /// already ended gives its final state, then the stream ends.
     pub fn state_changes(&self) -> StateChanges {
         let (sender, receiver) = smol::channel::unbounded();
-        let _ = self.requests.try_send(Request::Subscribe(sender));
-        StateChanges { receiver }
+        if let Err(refused) = self.requests.try_send(Request::Subscribe(sender)) {
+            // The driver has ended: its last state is all there is.
+            if let (Request::Subscribe(sender), Some(platform)) =
+                (refused.into_inner(), self.shared.platform())
+            {
+                let _ = sender.try_send(StateChange {
+                    state: self.shared.state(),
+                    platform,
+                    cause: self.cause(),
+                    retry_in: None,
+                });
+            }
+        }
+        StateChanges {
+            receiver: Box::pin(receiver),
+        }
+    }
+
+    /// Waits until the link is handshaken (at once if it is), or fails
+    /// with [`NotReady`] if it is (or becomes) disabled or closed first;
+    /// the error carries the cause.
+    ///
+    /// ```no_run
+    /// # async fn run(link: relay_link::shell::RelayLink) {
+    /// match link.ready().await {
+    ///     Ok(()) => println!("handshaken"),
+    ///     Err(not_ready) => println!("{not_ready}"), // the relay link is disabled: credential revoked (4401 unauthorized)
+    /// }
+    /// # }
+    /// ```
+    pub async fn ready(&self) -> Result<(), NotReady> {
+        use futures_util::StreamExt;
+        let mut changes = self.state_changes();
+        while let Some(change) = changes.next().await {
+            if change.state == LinkState::Handshaken {
+                return Ok(());
+            }
+            if let Some(not_ready) = NotReady::of(change.state, change.cause) {
+                return Err(not_ready);
+            }
+        }
+        // The stream ended without a final state: the driver was dropped.
+        let state = self.shared.state();
+        Err(NotReady::of(state, self.cause()).unwrap_or(NotReady::Closed { cause: None }))
+    }
+
+    /// Why the last connection or dial ended, as of the last state change
+    /// ([`crate::Link::cause`]): `None` while handshaken and before
+    /// anything went wrong.
+    pub fn cause(&self) -> Option<Cause> {
+        self.shared.status().cause.clone()
+    }
+
+    /// While the link waits to re-dial (retrying, dormant), how long until
+    /// the next dial; `None` otherwise.
+    pub fn retry_in(&self) -> Option<Duration> {
+        let at = self.shared.status().retry_at?;
+        matches!(self.state(), LinkState::Retrying | LinkState::Dormant)
+            .then(|| at.saturating_duration_since(std::time::Instant::now()))
     }
 }

@@ -57,9 +57,14 @@
 //! ```
 
 mod action;
+mod dial_error;
 mod driver;
 mod events;
+#[cfg(feature = "metrics")]
+mod export;
+mod failure_log;
 mod handle;
+pub mod metrics_names;
 mod options;
 mod publish;
 mod runtime;
@@ -69,6 +74,7 @@ mod tasks;
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
+mod why;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -80,7 +86,8 @@ pub use events::{Acceptance, Event, Events, StateChanges};
 pub use handle::{Disconnected, LinkDriver, Pending, RelayLink};
 pub use options::{Options, SpawnError, DEFAULT_EVENT_CAPACITY};
 pub use runtime::Runtime;
-pub use stats::ShellStats;
+pub use stats::{LinkStats, ShellStats, NO_CLOSE_FRAME};
+pub use why::{NotReady, StateChange};
 
 pub(crate) use driver::Request;
 
@@ -107,9 +114,13 @@ pub(crate) struct Shared {
     pub(crate) event_capacity: usize,
     /// The reactor of the link's sockets and timers.
     pub(crate) runtime: Runtime,
+    /// The cause and timing of the last published change.
+    pub(crate) status: std::sync::Mutex<why::Status>,
+    /// The counters as of the driver's last turn.
+    pub(crate) tallies: std::sync::Mutex<stats::Tallies>,
 }
 
-const STATES: [LinkState; 9] = [
+pub(crate) const STATES: [LinkState; 9] = [
     LinkState::Unstarted,
     LinkState::Connecting,
     LinkState::Handshaken,
@@ -145,6 +156,20 @@ impl Shared {
 
     pub(super) fn state(&self) -> LinkState {
         STATES[usize::from(self.state.load(Ordering::Acquire)) % STATES.len()]
+    }
+
+    /// The last published status (a poisoned lock still holds it).
+    pub(crate) fn status(&self) -> std::sync::MutexGuard<'_, why::Status> {
+        self.status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The counters as of the driver's last turn.
+    pub(crate) fn tallies(&self) -> std::sync::MutexGuard<'_, stats::Tallies> {
+        self.tallies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(super) fn platform(&self) -> Option<PlatformState> {

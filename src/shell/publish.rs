@@ -88,6 +88,7 @@ mod tests {
         );
         let gen = link.generation();
         let failure = crate::DialFailure::Io {
+            error: crate::IoFailure::Refused,
             message: "refused".into(),
         };
         link.handle_input(Input::DialFailed { gen, failure }, t0);

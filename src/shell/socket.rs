@@ -23,6 +23,7 @@ use async_tungstenite::tungstenite::{Error as WsError, Message};
 use async_tungstenite::WebSocketStream;
 use futures_util::{Sink, Stream};
 
+use super::dial_error;
 use super::runtime::{BoxIo, Runtime};
 
 use crate::input::DialFailure;
@@ -91,7 +92,7 @@ pub(crate) async fn open(
     token: Option<Token>,
     tls: Tls,
 ) -> Result<Ws, DialFailure> {
-    let io = |message: String| DialFailure::Io { message };
+    let io = dial_error::other;
     let mut request = url
         .as_str()
         .into_client_request()
@@ -116,7 +117,7 @@ pub(crate) async fn open(
     let tcp = runtime
         .connect(&host, port)
         .await
-        .map_err(|e| io(format!("connect {host}:{port}: {e}")))?;
+        .map_err(|e| dial_error::connect(&format!("{host}:{port}"), &e))?;
     let stream = if secure {
         secure_stream(tcp, &host, tls).await?
     } else {
@@ -125,32 +126,27 @@ pub(crate) async fn open(
     let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
     match async_tungstenite::client_async_with_config(request, stream, Some(config)).await {
         Ok((ws, _response)) => Ok(ws),
-        Err(WsError::Http(response)) => Err(DialFailure::Http {
-            status: response.status().as_u16(),
-        }),
-        Err(e) => Err(io(e.to_string())),
+        Err(e) => Err(dial_error::upgrade(e)),
     }
 }
 
 /// TLS over `tcp` for `host`.
 #[cfg(feature = "tls")]
 async fn secure_stream(tcp: BoxIo, host: &str, tls: Tls) -> Result<BoxIo, DialFailure> {
-    let io = |message: String| DialFailure::Io { message };
-    let connector = tls.ok_or_else(|| io("wss:// without a TLS configuration".into()))?;
+    let connector =
+        tls.ok_or_else(|| dial_error::other("wss:// without a TLS configuration".into()))?;
     let name = rustls_pki_types::ServerName::try_from(host.to_owned())
-        .map_err(|e| io(format!("tls: invalid server name {host:?}: {e}")))?;
+        .map_err(|e| dial_error::tls(format!("invalid server name {host:?}: {e}")))?;
     let stream = connector
         .connect(name, tcp)
         .await
-        .map_err(|e| io(format!("tls: {e}")))?;
+        .map_err(dial_error::tls)?;
     Ok(Box::new(stream))
 }
 
 #[cfg(not(feature = "tls"))]
 async fn secure_stream(_tcp: BoxIo, _host: &str, _tls: Tls) -> Result<BoxIo, DialFailure> {
-    Err(DialFailure::Io {
-        message: "wss:// needs the `tls` feature".into(),
-    })
+    Err(dial_error::other("wss:// needs the `tls` feature".into()))
 }
 
 /// A future the driver owns (a dial, a close handshake).

@@ -45,8 +45,11 @@ pub fn render_input(input: &Input) -> String {
         Input::DialSucceeded { gen } => format!("dial_succeeded{{gen:{gen}}}"),
         Input::DialFailed { gen, failure } => match failure {
             DialFailure::Http { status } => format!("dial_failed{{gen:{gen}, http {status}}}"),
-            DialFailure::Io { message } => {
+            DialFailure::Io { error, message } if error.is_other() => {
                 format!("dial_failed{{gen:{gen}, io {}}}", quoted(message))
+            }
+            DialFailure::Io { error, message } => {
+                format!("dial_failed{{gen:{gen}, io {error} {}}}", quoted(message))
             }
             DialFailure::Closed { code, reason } => {
                 format!(

@@ -611,6 +611,7 @@ impl Run {
                 let failure = match failure {
                     Failure::Http(status) => DialFailure::Http { status },
                     Failure::Io => DialFailure::Io {
+                        error: relay_link::IoFailure::Reset,
                         message: "connection reset".into(),
                     },
                     Failure::Closed(close) => {

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use relay_link::config::{Config, ConfigBuilder};
-use relay_link::shell::{Event, Events, Options, RelayLink};
+use relay_link::shell::{Event, Events, Options, RelayLink, StateChange};
 use relay_link::testing::{Connector, ConnectorOptions, Seen};
 use relay_link::token::Secret;
 use relay_link::trace::{render_input, Step, Trace};
@@ -209,6 +209,8 @@ pub struct Watch {
     pub states: Vec<(LinkState, PlatformState)>,
     /// When each state change was pulled (parallel to `states`).
     pub state_times: Vec<Instant>,
+    /// Every state change with its cause (parallel to `states`).
+    pub changes: Vec<StateChange>,
     /// Every fatal report.
     pub fatals: Vec<FatalReport>,
     /// Whether the stream ended.
@@ -222,6 +224,7 @@ impl Watch {
             backlog: VecDeque::new(),
             states: Vec::new(),
             state_times: Vec::new(),
+            changes: Vec::new(),
             fatals: Vec::new(),
             ended: false,
         }
@@ -236,9 +239,14 @@ impl Watch {
         let event = within(limit, self.events.next()).await?;
         match &event {
             None => self.ended = true,
-            Some(Event::State { state, platform }) => {
+            Some(
+                event @ Event::State {
+                    state, platform, ..
+                },
+            ) => {
                 self.states.push((*state, *platform));
                 self.state_times.push(Instant::now());
+                self.changes.extend(event.state_change());
             }
             Some(Event::Fatal(report)) => self.fatals.push(report.clone()),
             Some(_) => {}

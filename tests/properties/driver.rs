@@ -188,6 +188,7 @@ impl Driver {
                 let failure = match kind {
                     Failure::Http => DialFailure::Http { status: 503 },
                     Failure::Io => DialFailure::Io {
+                        error: relay_link::IoFailure::Reset,
                         message: "connection reset".into(),
                     },
                     Failure::Unauthorized4401 => DialFailure::Closed {

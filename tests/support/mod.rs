@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use relay_link::config::{Config, ConfigBuilder};
 use relay_link::trace::render_command;
-use relay_link::{Command, DialFailure, Generation, Input, Link, Timer};
+use relay_link::{Command, DialFailure, Generation, Input, IoFailure, Link, Timer};
 use serde_json::{json, Map, Value};
 
 /// The seed every harness uses unless told otherwise.
@@ -241,6 +241,7 @@ pub fn dial_failed_io(gen: u64) -> Input {
     Input::DialFailed {
         gen: Generation(gen),
         failure: DialFailure::Io {
+            error: IoFailure::Refused,
             message: "connection refused".to_owned(),
         },
     }
