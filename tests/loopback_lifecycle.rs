@@ -750,13 +750,7 @@ fn a_disconnect_while_retrying_stops_dialing() {
         connector.reject_http(GW, 1_000, 503);
         let (link, mut watch) = spawn(fast_config(&connector));
         wait_seen(&connector, "two rejected dials", |s| s.dials.len() >= 2).await;
-        deadline(
-            WAIT,
-            "the disconnect",
-            link.disconnect(Duration::from_secs(1)),
-        )
-        .await;
-        watch.until_end().await;
+        disconnect_and_end(&link, &mut watch).await;
         assert_eq!(watch.states.last(), Some(&(S::Closed, P::Disconnected)));
         let before = dials(&connector);
         sleep(QUIET).await;

@@ -61,13 +61,7 @@ fn a_recorded_trace_replays_deterministically_and_holds_no_credentials() {
         let unanswered = link.request(action("edit", json!({})), None);
         let unanswered_id = unanswered.id().to_string();
         let unanswered_result = deadline(WAIT, "the timeout", unanswered.settled()).await;
-        deadline(
-            WAIT,
-            "the disconnect",
-            link.disconnect(Duration::from_secs(1)),
-        )
-        .await;
-        watch.until_end().await;
+        disconnect_and_end(&link, &mut watch).await;
         let last_second = unix_now();
 
         let (text, trace) = read_trace(&path);

@@ -243,13 +243,7 @@ fn a_send_after_disconnect_fails_as_closed() {
             link,
             mut watch,
         } = online(|c| c).await;
-        deadline(
-            WAIT,
-            "the disconnect",
-            link.disconnect(Duration::from_secs(1)),
-        )
-        .await;
-        watch.until_end().await;
+        disconnect_and_end(&link, &mut watch).await;
         for platform in [None, Some("discord")] {
             let result = deadline(
                 WAIT,
@@ -332,13 +326,7 @@ fn requests_made_while_the_link_shuts_down_never_hang() {
             (pendings, idles)
         });
         sleep(Duration::from_millis(100)).await;
-        deadline(
-            WAIT,
-            "the disconnect",
-            link.disconnect(Duration::from_secs(1)),
-        )
-        .await;
-        watch.until_end().await;
+        disconnect_and_end(&link, &mut watch).await;
         let (pendings, idles) = asker.join().unwrap();
         assert!(pendings.len() > 100);
         for pending in pendings {
