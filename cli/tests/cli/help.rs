@@ -21,6 +21,8 @@ fn connect_help_documents_the_environment_stdin_events_and_exit_codes() {
         r#""platform""#,
         "at_ms",
         "state",
+        "reason",
+        "retry_in_ms",
         "inbound",
         "outbound_result",
         "interrupt_inbound",

@@ -14,3 +14,4 @@ mod harness;
 mod help;
 mod stdin;
 mod tools;
+mod why;
