@@ -86,6 +86,12 @@ fn json_state_lines_carry_the_reason_and_the_retry_delay() {
         .unwrap_or_else(|| panic!("retry_in_ms is an integer: {retrying}"));
     // FAST caps the backoff at 200 ms: the delay is in milliseconds.
     assert!(delay > 0 && delay <= 200, "{retrying}");
+    let redial = proc.wait_state("connecting");
+    assert_eq!(
+        redial["reason"], retrying["reason"],
+        "the re-dial carries the failure it follows: {redial}"
+    );
+    assert!(redial.get("retry_in_ms").is_none(), "{redial}");
     proc.sigterm();
     assert_eq!(proc.wait_exit(WAIT).code(), Some(0), "{}", proc.stderr());
     let events = proc.all_events();
