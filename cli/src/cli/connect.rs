@@ -14,6 +14,7 @@ use smol::io::AsyncBufReadExt;
 use super::first_handshake::{self, Gate, Opener};
 use super::flags::{self, Given};
 use super::output::Printer;
+use super::tls_flags::TlsArgs;
 use super::{EXIT_DISABLED, EXIT_OK, EXIT_USAGE};
 
 /// The environment variable holding the gateway's secret (never a flag).
@@ -81,6 +82,9 @@ pub(crate) struct ConnectArgs {
     /// Machine-readable output: one JSON object per line.
     #[arg(long)]
     json: bool,
+    /// `--ca-file`, `--tls-roots`.
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 /// A `--secret` was given (its value is not kept).
@@ -210,15 +214,16 @@ pub(crate) fn run(args: ConnectArgs) -> u8 {
     // after start-up is a graceful stop (exit 0), never the default kill.
     let signals =
         async_signal::Signals::new([async_signal::Signal::Int, async_signal::Signal::Term]);
-    let options = Options {
+    let mut options = Options {
         seed: args.seed,
         record: args.record.clone(),
         ..Options::default()
     };
+    options.tls = args.tls.options();
     let (link, events) = match RelayLink::spawn(config, options) {
         Ok(spawned) => spawned,
         Err(e) => {
-            eprintln!("relay-link: {e}");
+            eprintln!("relay-link: {}", args.tls.describe(&e));
             return EXIT_USAGE;
         }
     };

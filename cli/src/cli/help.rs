@@ -57,13 +57,17 @@ Standard input:
 Output:
   Events go to stdout, logs and diagnostics to stderr. With --json, one object
   per line with \"event\" and \"at_ms\" (milliseconds since the process started):
-    state              state, platform_state
+    state              state, platform_state; reason (why the last connection or
+                       dial ended, when known: {\"kind\":\"dial_failed\",...}) and
+                       retry_in_ms (while retrying: the delay until the next
+                       dial), each left out when there is none
     inbound            buffer_id (string or null), message (the event, as received)
     outbound_result    request_id, result (the settled result object)
     interrupt_inbound  session_key, chat_id
     passthrough        buffer_id, forward (body_b64, body_text: the body decoded)
     fatal              code (relay_disabled), retryable, message
-  Without --json, a timeline for people (its layout is not a contract).
+  Without --json, a timeline for people, saying why on every retry (its layout
+  is not a contract).
 
 Exit codes:
   0  stopped on request (SIGINT or SIGTERM); the link closed cleanly

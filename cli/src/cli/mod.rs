@@ -8,6 +8,7 @@ mod flags;
 mod help;
 mod output;
 mod replay;
+mod tls_flags;
 
 use std::process::ExitCode;
 use std::sync::OnceLock;
@@ -47,7 +48,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Dial a connector and keep the link alive until stopped.
-    Connect(connect::ConnectArgs),
+    Connect(Box<connect::ConnectArgs>),
     /// Walk the whole lifecycle against an in-process connector.
     Demo(demo::DemoArgs),
     /// Run the loopback test connector, scripted from standard input.
@@ -81,7 +82,7 @@ pub(crate) fn main() -> ExitCode {
     };
     init_logging();
     let code = match cli.command {
-        Command::Connect(args) => connect::run(args),
+        Command::Connect(args) => connect::run(*args),
         Command::Demo(args) => demo::run(args),
         Command::Connector(args) => connector::run(args),
         Command::Replay(args) => replay::run(args),

@@ -1,12 +1,13 @@
 //! What the CLI prints: JSON Lines for machines (`--json`), a colored
 //! timeline for people. Logs and diagnostics go to stderr, never here.
 
+use std::cell::RefCell;
 use std::io::{IsTerminal, Write};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use relay_link::protocol::{InboundFrame, InterruptInboundFrame, PassthroughFrame};
-use relay_link::shell::Event;
-use relay_link::{FatalReport, LinkState, PlatformState, RequestId};
+use relay_link::shell::{Event, StateChange};
+use relay_link::{Cause, FatalReport, LinkState, PlatformState, RequestId};
 use serde_json::{json, Map, Value};
 
 /// Whether stderr gets ANSI colors.
@@ -48,24 +49,43 @@ pub(crate) fn json_line(event: &str, at_ms: u64, fields: Value) -> Value {
     Value::Object(line)
 }
 
-/// One state change as `connect` prints it.
-///
-/// The `reason` object and `retry_in_ms` of contract §8 belong here: once
-/// the link's state event carries its cause, it becomes a field of this
-/// struct, [`StateLine::json_fields`] adds the two keys and
-/// [`StateLine::human_text`] the `retrying in …: cause` tail.
-#[derive(Debug, Clone, Copy)]
+/// One state change as `connect` prints it: the state, the platform
+/// state, and why (the link's [`Cause`] and, while it waits to re-dial,
+/// the delay until the next dial).
+#[derive(Debug, Clone)]
 pub(crate) struct StateLine {
     /// The lifecycle state.
     pub(crate) state: LinkState,
     /// The platform state.
     pub(crate) platform: PlatformState,
+    /// Why the last connection or dial ended (`None` while handshaken and
+    /// before anything went wrong).
+    pub(crate) cause: Option<Cause>,
+    /// While retrying or dormant, the delay until the next dial.
+    pub(crate) retry_in: Option<Duration>,
 }
 
 impl StateLine {
-    /// The `--json` fields besides `event` and `at_ms`.
+    /// The `--json` fields besides `event` and `at_ms`: `reason` (the
+    /// cause's serde form) and `retry_in_ms` only when there is one, so a
+    /// line without them is byte for byte what earlier versions printed.
     pub(crate) fn json_fields(&self) -> Value {
-        json!({"state": self.state.name(), "platform_state": self.platform.name()})
+        let mut fields =
+            json!({"state": self.state.name(), "platform_state": self.platform.name()});
+        if let Value::Object(map) = &mut fields {
+            if let Some(reason) = self
+                .cause
+                .as_ref()
+                .and_then(|c| serde_json::to_value(c).ok())
+            {
+                map.insert("reason".into(), reason);
+            }
+            if let Some(delay) = self.retry_in {
+                let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+                map.insert("retry_in_ms".into(), ms.into());
+            }
+        }
+        fields
     }
 
     /// The timeline's mark and its color.
@@ -79,19 +99,64 @@ impl StateLine {
         }
     }
 
-    /// The timeline's text after the mark: the state, then what follows
-    /// it (the platform state, painted by `paint`).
-    fn human_text(&self, paint: impl Fn(&str, &str) -> String) -> String {
+    /// The timeline's text after the mark: the state, the delay and the
+    /// cause (`retrying in 1.2 s: connection refused (127.0.0.1:8799)`),
+    /// then the platform state, painted by `paint`. `previous` is the
+    /// cause of the line before: a connecting line names its cause only
+    /// when that line did not (a re-dial at once after a first 4401), as
+    /// `connecting after …`; a handshaken line has none.
+    fn human_text(&self, previous: Option<&Cause>, paint: impl Fn(&str, &str) -> String) -> String {
+        let because = match (self.state, self.cause.as_ref()) {
+            (LinkState::Handshaken, _) | (_, None) => String::new(),
+            (LinkState::Connecting, Some(cause)) if previous == Some(cause) => String::new(),
+            (LinkState::Connecting, Some(cause)) => format!(" after {cause}"),
+            (_, Some(cause)) => format!(": {cause}"),
+        };
         match self.state {
-            LinkState::Disabled => {
-                "Relay disabled (opted out \u{2014} recreate the instance to re-enable)".to_owned()
-            }
-            _ => format!(
+            LinkState::Disabled => format!(
+                "Relay disabled (opted out \u{2014} recreate the instance to re-enable){because}"
+            ),
+            _ if because.is_empty() && self.retry_in.is_none() => format!(
                 "{:<11} {}",
                 self.state.name(),
                 paint(GREY, &format!("platform: {}", self.platform))
             ),
+            _ => {
+                let delay = self
+                    .retry_in
+                    .map(|delay| format!(" in {}", human_delay(delay)))
+                    .unwrap_or_default();
+                format!(
+                    "{}{delay}{because}  {}",
+                    self.state.name(),
+                    paint(GREY, &format!("\u{b7} platform: {}", self.platform))
+                )
+            }
         }
+    }
+}
+
+impl From<StateChange> for StateLine {
+    fn from(change: StateChange) -> Self {
+        Self {
+            state: change.state,
+            platform: change.platform,
+            cause: change.cause,
+            retry_in: change.retry_in,
+        }
+    }
+}
+
+/// A delay for a human, in the unit the library's messages use: `800 ms`,
+/// `1.2 s`, `10 s`.
+fn human_delay(delay: Duration) -> String {
+    let ms = delay.as_millis();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{:.1} s", delay.as_secs_f64())
     }
 }
 
@@ -105,6 +170,9 @@ fn flat(raw: &str) -> String {
 pub(crate) struct Printer {
     json: bool,
     color: bool,
+    /// The cause of the last state line (the timeline names a connecting
+    /// line's cause only when it is news).
+    last_cause: RefCell<Option<Cause>>,
     /// What `at_ms` and the timeline's clock count from: the process's
     /// start ([`super::started`]).
     start: Instant,
@@ -118,6 +186,7 @@ impl Printer {
         Self {
             json,
             color,
+            last_cause: RefCell::new(None),
             start: super::started(),
         }
     }
@@ -156,7 +225,10 @@ impl Printer {
             return self.json("state", line.json_fields());
         }
         let (mark, color) = line.mark();
-        let text = line.human_text(|color, text| self.paint(color, text));
+        let text = line.human_text(self.last_cause.borrow().as_ref(), |color, text| {
+            self.paint(color, text)
+        });
+        self.last_cause.replace(line.cause.clone());
         self.human(&self.paint(color, mark), self.paint(color, &text));
     }
 
@@ -281,9 +353,11 @@ impl Printer {
     /// the `relay_disabled` report.
     pub(crate) fn event(&self, event: Event) -> bool {
         match event {
-            Event::State {
-                state, platform, ..
-            } => self.state(StateLine { state, platform }),
+            Event::State { .. } => {
+                if let Some(change) = event.state_change() {
+                    self.state(change.into());
+                }
+            }
             Event::Descriptor(d) => self.descriptor(&d.platform, &d.label),
             Event::Inbound { frame, acceptance } => {
                 self.inbound(&frame);
@@ -318,11 +392,102 @@ impl Printer {
 
 #[cfg(test)]
 mod tests {
-    use relay_link::protocol::{parse_line, IncomingFrame, LineOutcome};
+    use std::time::Duration;
 
+    use relay_link::protocol::{parse_line, IncomingFrame, LineOutcome};
+    use relay_link::{Cause, LinkState, PlatformState};
     use serde_json::json;
 
-    use super::{inbound_line, json_line};
+    use super::{human_delay, inbound_line, json_line, StateLine};
+
+    fn line(state: LinkState, platform: PlatformState, cause: Option<Cause>) -> StateLine {
+        StateLine {
+            state,
+            platform,
+            cause,
+            retry_in: None,
+        }
+    }
+
+    /// A cause whose serde form is known without building a variant the
+    /// library marks `#[non_exhaustive]`.
+    fn closed(code: u16, reason: &str) -> Cause {
+        serde_json::from_value(json!({"kind": "closed", "code": code, "reason": reason}))
+            .expect("a closed cause")
+    }
+
+    /// No colors (the painter `human_text` takes).
+    fn plain(_color: &str, text: &str) -> String {
+        text.to_owned()
+    }
+
+    #[test]
+    fn a_state_line_without_a_cause_is_byte_for_byte_the_old_line() {
+        let fields = line(LinkState::Connecting, PlatformState::Connecting, None).json_fields();
+        assert_eq!(
+            json_line("state", 12, fields).to_string(),
+            r#"{"at_ms":12,"event":"state","platform_state":"connecting","state":"connecting"}"#
+        );
+    }
+
+    #[test]
+    fn a_retry_line_carries_the_reason_and_the_delay_in_whole_milliseconds() {
+        let mut retrying = line(
+            LinkState::Retrying,
+            PlatformState::Retrying,
+            Some(closed(4401, "expired")),
+        );
+        retrying.retry_in = Some(Duration::from_micros(1_234_900));
+        let fields = retrying.json_fields();
+        assert_eq!(
+            fields,
+            json!({"state": "retrying", "platform_state": "retrying", "retry_in_ms": 1234,
+                   "reason": {"kind": "closed", "code": 4401, "reason": "expired"}})
+        );
+        assert_eq!(
+            retrying.human_text(None, plain),
+            "retrying in 1.2 s: closed 4401 expired  \u{b7} platform: retrying"
+        );
+    }
+
+    #[test]
+    fn a_connecting_line_names_its_cause_only_when_the_line_before_did_not() {
+        let strike = closed(4401, "unauthorized");
+        let connecting = line(
+            LinkState::Connecting,
+            PlatformState::Retrying,
+            Some(strike.clone()),
+        );
+        assert_eq!(
+            connecting.human_text(None, plain),
+            "connecting after closed 4401 unauthorized  \u{b7} platform: retrying"
+        );
+        assert_eq!(
+            connecting.human_text(Some(&strike), plain),
+            "connecting  platform: retrying"
+        );
+    }
+
+    #[test]
+    fn the_disabled_line_ends_with_its_cause() {
+        let revoked: Cause = serde_json::from_value(
+            json!({"kind": "revoked", "code": 4401, "reason": "unauthorized"}),
+        )
+        .expect("a revoked cause");
+        let disabled = line(LinkState::Disabled, PlatformState::Disabled, Some(revoked));
+        assert_eq!(
+            disabled.human_text(None, plain),
+            "Relay disabled (opted out \u{2014} recreate the instance to re-enable): \
+             credential revoked (4401 unauthorized)"
+        );
+    }
+
+    #[test]
+    fn delays_read_in_the_unit_a_human_expects() {
+        assert_eq!(human_delay(Duration::from_millis(266)), "266 ms");
+        assert_eq!(human_delay(Duration::from_millis(1200)), "1.2 s");
+        assert_eq!(human_delay(Duration::from_secs(10)), "10 s");
+    }
 
     fn inbound(line: &str) -> relay_link::protocol::InboundFrame {
         match parse_line(line) {

@@ -342,8 +342,8 @@ pub(crate) fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 /// Checks the shape of every `state` event: exactly the contract's fields
-/// and value sets, `at_ms` non-decreasing, and no pair printed twice in a
-/// row.
+/// (`reason` and `retry_in_ms` when there is one) and value sets, `at_ms`
+/// non-decreasing, and no pair printed twice in a row.
 pub(crate) fn check_state_events(events: &[Value]) {
     const STATES: [&str; 8] = [
         "connecting",
@@ -367,7 +367,11 @@ pub(crate) fn check_state_events(events: &[Value]) {
     let mut last_pair: Option<(Value, Value)> = None;
     for event in events.iter().filter(|e| e["event"] == "state") {
         let object = event.as_object().expect("an object");
-        let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+        let mut keys: Vec<&str> = object
+            .keys()
+            .map(String::as_str)
+            .filter(|key| !["reason", "retry_in_ms"].contains(key))
+            .collect();
         keys.sort_unstable();
         assert_eq!(
             keys,
@@ -375,6 +379,16 @@ pub(crate) fn check_state_events(events: &[Value]) {
             "{event}"
         );
         let state = event["state"].as_str().expect("state is a string");
+        if let Some(reason) = object.get("reason") {
+            assert!(reason["kind"].is_string(), "reason without a kind: {event}");
+        }
+        if let Some(delay) = object.get("retry_in_ms") {
+            assert!(delay.is_u64(), "retry_in_ms is not an integer: {event}");
+            assert!(
+                ["retrying", "dormant"].contains(&state),
+                "a delay on a state that does not wait to re-dial: {event}"
+            );
+        }
         assert!(STATES.contains(&state), "unknown state in {event}");
         let platform = event["platform_state"].as_str().expect("a string");
         assert!(PLATFORMS.contains(&platform), "unknown platform in {event}");

@@ -21,6 +21,8 @@ fn connect_help_documents_the_environment_stdin_events_and_exit_codes() {
         r#""platform""#,
         "at_ms",
         "state",
+        "reason",
+        "retry_in_ms",
         "inbound",
         "outbound_result",
         "interrupt_inbound",
@@ -30,6 +32,8 @@ fn connect_help_documents_the_environment_stdin_events_and_exit_codes() {
         "  0  stopped on request",
         "  2  bad usage or configuration",
         "  3  relay disabled",
+        "--ca-file <PATH>",
+        "--tls-roots <ROOTS>",
     ] {
         assert!(text.contains(expected), "no {expected:?} in:\n{text}");
     }

@@ -13,4 +13,6 @@ mod connector;
 mod harness;
 mod help;
 mod stdin;
+mod tls;
 mod tools;
+mod why;
