@@ -31,6 +31,7 @@ mod common;
 mod drive;
 mod inbound;
 mod memory;
+mod profile;
 mod reconnect;
 mod round_trips;
 mod server;
@@ -46,6 +47,8 @@ static ALLOCATOR: alloc::Counting = alloc::Counting;
 
 /// The environment variable that selects a child role.
 pub const ROLE: &str = "RELAY_LINK_BENCH_ROLE";
+/// The environment variable that selects a profiling workload.
+pub const PROFILE: &str = "RELAY_LINK_BENCH_PROFILE";
 
 fn main() {
     match std::env::var(ROLE).as_deref() {
@@ -54,6 +57,9 @@ fn main() {
             return memory::memory_role(&role["memory-".len()..])
         }
         _ => {}
+    }
+    if let Ok(workload) = std::env::var(PROFILE) {
+        return profile::run(&workload);
     }
     let only: Vec<String> = std::env::args()
         .skip(1)
