@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole-stack loopback benchmark (benches/loopback/) and prints
-# its table, then a summary of the ratios against their targets. See
-# docs/performance.md ("Loopback (whole stack)"). Arguments go to the bench
+# its output, then every figure against its target as the Markdown table of
+# docs/performance.md ("Loopback (whole stack)"), with the date, machine,
+# compiler, load average and command under it. Arguments go to the bench
 # binary: section names to run only some of them (inbound, round_trip,
 # memory, reconnect). With CARGO_BENCH_FLAGS="--features tokio" the tokio
 # runtime is measured too (against a bare tokio-tungstenite client).

@@ -23,7 +23,8 @@
 //! Every figure also goes out as a `result key=value …` line, which the
 //! script reads. Roles: the binary re-executes itself with
 //! `RELAY_LINK_BENCH_ROLE` set to run the memory measurements and their
-//! connector in fresh processes.
+//! connector in fresh processes. `RELAY_LINK_BENCH_PROFILE=<workload>`
+//! repeats one workload for a profiler instead ([`profile`]).
 
 mod alloc;
 mod bare;
