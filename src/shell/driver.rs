@@ -295,7 +295,8 @@ impl Driver {
     }
 
     /// Polls everything but the timer: close handshakes (reaped as they
-    /// finish), the dial, the connection's writes, then the application
+    /// finish), the dial, the connection's writes (once a batch has
+    /// gathered; the rest at the end of the turn), then the application
     /// and the socket in turn. The socket is read only while the
     /// application's events fit in their channel.
     fn poll_wake(
@@ -312,7 +313,7 @@ impl Driver {
             }
         }
         if let Some(conn) = self.conn.as_mut() {
-            conn.poll_write(cx);
+            conn.poll_write_batch(cx);
         }
         self.app_first = !self.app_first;
         for app_turn in [self.app_first, !self.app_first] {
@@ -334,9 +335,12 @@ impl Driver {
             }
         }
         // The end of a turn: the events it produced reach the application
-        // together (one wake-up for the batch).
+        // together (one wake-up for the batch), its writes go out together.
         if !self.backlog.is_empty() {
             self.flush_backlog();
+        }
+        if let Some(conn) = self.conn.as_mut() {
+            conn.poll_write(cx);
         }
         Poll::Pending
     }

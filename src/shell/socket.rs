@@ -38,6 +38,10 @@ use crate::Generation;
 /// larger than this still arrive whole (the buffer grows for them).
 const READ_BUFFER: usize = 16 * 1024;
 
+/// How many queued messages, or wake-ups of the driver without a write,
+/// make [`Connection::poll_write_batch`] write before the turn ends.
+const WRITE_BATCH: usize = 32;
+
 /// The stream type of a connection (plain TCP or TLS over TCP).
 pub(crate) type Ws = WebSocketStream<BoxIo>;
 
@@ -189,6 +193,8 @@ pub(crate) struct Connection {
     unflushed: bool,
     /// A write failed: nothing more can go out.
     write_failed: bool,
+    /// Wake-ups of the driver since the last write.
+    unwritten_turns: usize,
     /// False once reading failed for good (a message over the limits);
     /// the socket still writes, so the core's close goes out.
     reading: bool,
@@ -208,6 +214,7 @@ impl Connection {
             outbox: VecDeque::new(),
             unflushed: false,
             write_failed: false,
+            unwritten_turns: 0,
             reading: true,
         }
     }
@@ -221,6 +228,7 @@ impl Connection {
     /// (once for the whole batch). A failed write is left to the read side
     /// to report (a close frame or EOF).
     pub(crate) fn poll_write(&mut self, cx: &mut Context<'_>) {
+        self.unwritten_turns = 0;
         while !self.outbox.is_empty() {
             match Pin::new(&mut self.ws).poll_ready(cx) {
                 Poll::Ready(Ok(())) => {}
@@ -241,6 +249,19 @@ impl Connection {
         }
         if self.unflushed && Pin::new(&mut self.ws).poll_flush(cx).is_ready() {
             self.unflushed = false;
+        }
+    }
+
+    /// Writes like [`poll_write`](Self::poll_write) once a batch has
+    /// gathered, or when the driver has woken [`WRITE_BATCH`] times without
+    /// writing (a long turn under a flood still lets pings and acks out).
+    /// The driver writes at the end of every turn anyway: requests that
+    /// arrive together go out in one write.
+    pub(crate) fn poll_write_batch(&mut self, cx: &mut Context<'_>) {
+        if self.outbox.len() >= WRITE_BATCH || self.unwritten_turns >= WRITE_BATCH {
+            self.poll_write(cx);
+        } else {
+            self.unwritten_turns += 1;
         }
     }
 
@@ -377,8 +398,20 @@ mod tests {
 
     use super::*;
 
-    /// A socket that never has anything to read; counts read attempts.
-    struct Silent(Arc<AtomicUsize>);
+    /// A socket that never has anything to read and takes every write;
+    /// counts read attempts and writes.
+    #[derive(Default, Clone)]
+    struct Silent {
+        reads: Arc<AtomicUsize>,
+        writes: Arc<AtomicUsize>,
+    }
+
+    /// A connection over `io`.
+    fn connection(io: &Silent) -> Connection {
+        let boxed: BoxIo = Box::new(io.clone());
+        let ws = smol::block_on(Ws::from_raw_socket(boxed, Role::Client, None));
+        Connection::new(Generation(1), ws)
+    }
 
     impl AsyncRead for Silent {
         fn poll_read(
@@ -386,7 +419,7 @@ mod tests {
             _cx: &mut Context<'_>,
             _buf: &mut [u8],
         ) -> Poll<io::Result<usize>> {
-            self.0.fetch_add(1, Ordering::Relaxed);
+            self.reads.fetch_add(1, Ordering::Relaxed);
             Poll::Pending
         }
     }
@@ -397,6 +430,7 @@ mod tests {
             _cx: &mut Context<'_>,
             buf: &[u8],
         ) -> Poll<io::Result<usize>> {
+            self.writes.fetch_add(1, Ordering::Relaxed);
             Poll::Ready(Ok(buf.len()))
         }
 
@@ -411,10 +445,9 @@ mod tests {
 
     #[test]
     fn a_socket_that_has_not_woken_the_driver_is_not_read_again() {
-        let reads = Arc::new(AtomicUsize::new(0));
-        let io: BoxIo = Box::new(Silent(Arc::clone(&reads)));
-        let ws = smol::block_on(Ws::from_raw_socket(io, Role::Client, None));
-        let mut conn = Connection::new(Generation(1), ws);
+        let io = Silent::default();
+        let reads = &io.reads;
+        let mut conn = connection(&io);
         let mut cx = Context::from_waker(Waker::noop());
         assert!(conn.poll_read(&mut cx).is_pending());
         assert_eq!(reads.load(Ordering::Relaxed), 1, "the first read is tried");
@@ -427,5 +460,36 @@ mod tests {
         conn.read_waker.wake_by_ref();
         assert!(conn.poll_read(&mut cx).is_pending());
         assert_eq!(reads.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn queued_messages_go_out_in_one_write_per_batch_or_turn() {
+        let io = Silent::default();
+        let writes = || io.writes.load(Ordering::Relaxed);
+        let mut conn = connection(&io);
+        let mut cx = Context::from_waker(Waker::noop());
+        // Requests handled one wake-up after another: nothing written yet.
+        for n in 0..3 {
+            conn.send(Message::text(format!("{{\"n\":{n}}}\n")));
+            conn.poll_write_batch(&mut cx);
+        }
+        assert_eq!(writes(), 0);
+        // The end of the turn writes all three at once.
+        conn.poll_write(&mut cx);
+        assert_eq!(writes(), 1);
+        // A full batch goes out before the turn ends.
+        for _ in 0..WRITE_BATCH {
+            conn.send(Message::text("{}\n"));
+        }
+        conn.poll_write_batch(&mut cx);
+        assert_eq!(writes(), 2);
+        // So does one message after a long turn without a write.
+        conn.send(Message::Ping(Vec::new().into()));
+        for _ in 0..WRITE_BATCH {
+            conn.poll_write_batch(&mut cx);
+        }
+        assert_eq!(writes(), 2);
+        conn.poll_write_batch(&mut cx);
+        assert_eq!(writes(), 3);
     }
 }
