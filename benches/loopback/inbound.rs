@@ -21,7 +21,7 @@ use crate::drive::{start, Drive};
 use crate::server::{inbound_messages, RawServer};
 
 /// Inbound frames per measured run.
-const FRAMES: usize = 100_000;
+pub const FRAMES: usize = 100_000;
 /// Measured runs of each side (alternating); the median rate is reported.
 const RUNS: usize = 5;
 
@@ -32,7 +32,7 @@ pub const TARGET_PARSED: f64 = 1.3;
 /// The application's loop: counts `n` inbound events (with `typed`, also
 /// types each frame's event); its rate from the `blast` request on. Gives
 /// the stream back.
-async fn app(link: RelayLink, mut events: Events, n: usize, typed: bool) -> (f64, Events) {
+pub async fn app(link: RelayLink, mut events: Events, n: usize, typed: bool) -> (f64, Events) {
     let start = Instant::now();
     link.interrupt("blast", None);
     let mut count = 0;
@@ -58,7 +58,7 @@ async fn app(link: RelayLink, mut events: Events, n: usize, typed: bool) -> (f64
 /// A link on smol's reactor, its driver where `drive` says; the app's loop
 /// on the calling thread, or (`on_global`) as a task on smol's global
 /// executor.
-async fn smol_link(drive: Drive<'_>, url: &str, on_global: bool, typed: bool) -> f64 {
+pub async fn smol_link(drive: Drive<'_>, url: &str, on_global: bool, typed: bool) -> f64 {
     let (link, mut events) = start(drive, config(url));
     handshaken(&mut events).await;
     let app = app(link.clone(), events, FRAMES, typed);

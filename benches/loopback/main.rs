@@ -23,7 +23,8 @@
 //! Every figure also goes out as a `result key=value …` line, which the
 //! script reads. Roles: the binary re-executes itself with
 //! `RELAY_LINK_BENCH_ROLE` set to run the memory measurements and their
-//! connector in fresh processes.
+//! connector in fresh processes. `RELAY_LINK_BENCH_PROFILE=<workload>`
+//! repeats one workload for a profiler instead ([`profile`]).
 
 mod alloc;
 mod bare;
@@ -31,6 +32,7 @@ mod common;
 mod drive;
 mod inbound;
 mod memory;
+mod profile;
 mod reconnect;
 mod round_trips;
 mod server;
@@ -46,6 +48,8 @@ static ALLOCATOR: alloc::Counting = alloc::Counting;
 
 /// The environment variable that selects a child role.
 pub const ROLE: &str = "RELAY_LINK_BENCH_ROLE";
+/// The environment variable that selects a profiling workload.
+pub const PROFILE: &str = "RELAY_LINK_BENCH_PROFILE";
 
 fn main() {
     match std::env::var(ROLE).as_deref() {
@@ -54,6 +58,9 @@ fn main() {
             return memory::memory_role(&role["memory-".len()..])
         }
         _ => {}
+    }
+    if let Ok(workload) = std::env::var(PROFILE) {
+        return profile::run(&workload);
     }
     let only: Vec<String> = std::env::args()
         .skip(1)

@@ -4,6 +4,7 @@
 //! `Backoff` from the same seed, base and cap). No bare baseline: the
 //! target is absolute.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use relay_link::backoff::Backoff;
@@ -32,6 +33,22 @@ struct Samples {
     detect: Vec<f64>,
     raw: Vec<f64>,
     mean_delay_ms: f64,
+}
+
+/// How late the runtime's own timer fires for the delays the backoff
+/// draws (`sleep(delay)` timed, minus the delay): the part of (d) that is
+/// the reactor's timer resolution, not the link. Median, ms.
+async fn timer_late<F: Future>(sleep: impl Fn(Duration) -> F) -> f64 {
+    let mut mirror = Backoff::new(BASE, CAP, SEED);
+    let mut late = Vec::new();
+    for _ in 0..RECONNECTS {
+        let delay = mirror.next_delay();
+        let start = Instant::now();
+        sleep(delay).await;
+        late.push((start.elapsed().as_secs_f64() - delay.as_secs_f64()) * 1e3);
+    }
+    late.sort_by(f64::total_cmp);
+    percentile(&late, 0.5)
 }
 
 /// `RECONNECTS` drops of a link started by `start` against a test
@@ -98,10 +115,12 @@ async fn samples(start: impl FnOnce(Config) -> (RelayLink, Events)) -> Samples {
     }
 }
 
-/// Prints one variant's rows and its `result` line.
-fn variant(name: &str, label: &str, s: &Samples) {
+/// Prints one variant's rows and its `result` line; `timer` is how late
+/// the runtime's timer alone fires ([`timer_late`]).
+fn variant(name: &str, label: &str, s: &Samples, timer: f64) {
     let med = percentile(&s.net, 0.5);
     println!("    {label}");
+    println!("      diag: the runtime's timer alone fires {timer:.2} ms late (median)");
     println!(
         "      drop -> Retrying seen (detection)   median {:>6.2} ms  p90 {:>6.2} ms",
         percentile(&s.detect, 0.5),
@@ -122,7 +141,8 @@ fn variant(name: &str, label: &str, s: &Samples) {
         verdict(med <= TARGET_MS)
     );
     println!(
-        "result reconnect_{name} median_ms={med:.3} p90_ms={:.3} detect_ms={:.3} min_ms={:.3}",
+        "result reconnect_{name} median_ms={med:.3} p90_ms={:.3} detect_ms={:.3} min_ms={:.3} \
+         timer_late_ms={timer:.3}",
         percentile(&s.net, 0.9),
         percentile(&s.detect, 0.5),
         s.net[0]
@@ -138,23 +158,32 @@ pub fn run() {
          {RECONNECTS} reconnects; load {}",
         load_average()
     );
+    let smol_timer = smol::block_on(timer_late(smol::Timer::after));
     let smol = smol::block_on(samples(|config| start(Drive::Global, config)));
-    variant("smol", "(i) smol driver, app on the calling thread:", &smol);
+    variant(
+        "smol",
+        "(i) smol driver, app on the calling thread:",
+        &smol,
+        smol_timer,
+    );
     let ex = LocalExecutor::new();
     let own = smol::block_on(ex.run(samples(|config| start(Drive::Local(&ex), config))));
     variant(
         "own",
         "(ii) driver spawned on the app's executor (same thread):",
         &own,
+        smol_timer,
     );
     #[cfg(feature = "tokio")]
     {
         let rt = crate::tokio_side::TokioThread::start();
+        let tokio_timer = rt.on_runtime(timer_late(tokio::time::sleep));
         let tokio = rt.block_on(samples(|config| rt.start_link(config)));
         variant(
             "tokio",
             "(iii) Runtime::Tokio, driver a tokio task, app on another thread:",
             &tokio,
+            tokio_timer,
         );
     }
 }

@@ -31,7 +31,7 @@ const TARGET_OWN_64: f64 = 0.85;
 const TARGET_SWITCHES: f64 = 3.0;
 
 /// `window` callers sharing `n` sends through `link`; their duration.
-async fn callers(link: RelayLink, window: usize, n: usize) -> Duration {
+pub async fn callers(link: RelayLink, window: usize, n: usize) -> Duration {
     let start = Instant::now();
     let next = AtomicUsize::new(0);
     let worker = || async {

@@ -102,3 +102,33 @@ pub async fn connect(
     bare::hello(&mut ws).await;
     ws
 }
+
+/// The tokio workloads of the profiling mode (see `profile.rs`).
+pub fn profile(workload: &str, url: &str, repeat: fn(&str, &mut dyn FnMut())) {
+    let rt = TokioThread::start();
+    match workload {
+        "inbound-tokio" => repeat(workload, &mut || {
+            let (link, mut events) = rt.start_link(crate::common::config(url));
+            rt.block_on(crate::common::handshaken(&mut events));
+            let frames = crate::inbound::FRAMES;
+            let (_, events) =
+                rt.on_runtime(crate::inbound::app(link.clone(), events, frames, false));
+            rt.block_on(link.disconnect(std::time::Duration::from_secs(2)));
+            drop(events);
+        }),
+        _ => {
+            let (link, mut events) = rt.start_link(crate::common::config(url));
+            rt.block_on(crate::common::handshaken(&mut events));
+            let calls = || crate::round_trips::callers(link.clone(), 1, 2_000);
+            if workload == "round-trip-tokio-own" {
+                repeat(workload, &mut || {
+                    rt.on_runtime(calls());
+                });
+            } else {
+                repeat(workload, &mut || {
+                    rt.block_on(calls());
+                });
+            }
+        }
+    }
+}

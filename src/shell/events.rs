@@ -106,7 +106,10 @@ impl Acceptance {
 /// [`RelayLink`] handle) disconnects the link.
 #[derive(Debug)]
 pub struct Events {
-    pub(super) receiver: std::pin::Pin<Box<Receiver<Event>>>,
+    /// Batches of events: the driver sends what one turn produced at once.
+    pub(super) receiver: std::pin::Pin<Box<Receiver<Vec<Event>>>>,
+    /// What is left of the batch being read.
+    pub(super) batch: std::vec::IntoIter<Event>,
     pub(super) shared: Arc<Shared>,
     /// Keeps the driver's inbox open while the stream lives, and asks it
     /// for more events once there is room again.
@@ -141,9 +144,13 @@ impl Events {
     /// The next event if one is ready, without waiting. `None` says only
     /// that none is ready now (the stream may not have ended).
     pub fn next_ready(&mut self) -> Option<Event> {
-        let event = self.receiver.try_recv().ok()?;
-        self.taken();
-        Some(event)
+        loop {
+            if let Some(event) = self.batch.next() {
+                self.taken();
+                return Some(event);
+            }
+            self.batch = self.receiver.try_recv().ok()?.into_iter();
+        }
     }
 
     /// One event left the channel: count it, and wake a driver waiting
@@ -163,11 +170,16 @@ impl futures_util::Stream for Events {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Event>> {
-        let polled = self.receiver.as_mut().poll_next(cx);
-        if let std::task::Poll::Ready(Some(_)) = &polled {
-            self.taken();
+        loop {
+            if let Some(event) = self.batch.next() {
+                self.taken();
+                return std::task::Poll::Ready(Some(event));
+            }
+            match std::task::ready!(self.receiver.as_mut().poll_next(cx)) {
+                Some(batch) => self.batch = batch.into_iter(),
+                None => return std::task::Poll::Ready(None),
+            }
         }
-        polled
     }
 }
 

@@ -178,6 +178,7 @@ impl RelayLink {
             },
             Events {
                 receiver: Box::pin(events),
+                batch: Vec::new().into_iter(),
                 shared,
                 requests,
             },

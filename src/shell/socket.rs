@@ -11,7 +11,9 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_tungstenite::tungstenite::client::IntoClientRequest;
@@ -21,6 +23,7 @@ use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use async_tungstenite::tungstenite::{Error as WsError, Message};
 use async_tungstenite::WebSocketStream;
+use futures_util::task::AtomicWaker;
 use futures_util::{Sink, Stream};
 
 use super::dial_error;
@@ -35,6 +38,10 @@ use crate::Generation;
 /// its default (128 KiB) made an idle link cost ~155 KiB of RSS. Messages
 /// larger than this still arrive whole (the buffer grows for them).
 const READ_BUFFER: usize = 16 * 1024;
+
+/// How many queued messages, or wake-ups of the driver without a write,
+/// make [`Connection::poll_write_batch`] write before the turn ends.
+const WRITE_BATCH: usize = 32;
 
 /// The stream type of a connection (plain TCP or TLS over TCP).
 pub(crate) type Ws = WebSocketStream<BoxIo>;
@@ -152,16 +159,45 @@ async fn secure_stream(_tcp: BoxIo, _host: &str, _tls: Tls) -> Result<BoxIo, Dia
 /// A future the driver owns (a dial, a close handshake).
 pub(crate) type Owned<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
+/// Whether a connection may have something to read. The socket is polled
+/// with a waker of its own ([`Wake`] below), so the driver, woken for
+/// anything else (a request, a timer, its own writes), does not try a read
+/// that can only fail: one `recv` returning `EAGAIN` less per wake-up.
+#[derive(Default)]
+struct ReadReady {
+    /// Set by the socket's wake-up and after each message read (more may
+    /// be buffered); cleared before each read attempt.
+    ready: AtomicBool,
+    /// The driver's task, woken with the socket.
+    task: AtomicWaker,
+}
+
+impl Wake for ReadReady {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.ready.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
 /// An open connection, owned and polled by the driver: no task of its
 /// own and no channel between the socket and the core.
 pub(crate) struct Connection {
     pub(crate) gen: Generation,
     ws: Ws,
+    read_ready: Arc<ReadReady>,
+    /// A waker of `read_ready`, for polling the socket's read side.
+    read_waker: Waker,
     /// Messages the socket has not taken yet, in order.
     outbox: VecDeque<Message>,
     unflushed: bool,
     /// A write failed: nothing more can go out.
     write_failed: bool,
+    /// Wake-ups of the driver since the last write.
+    unwritten_turns: usize,
     /// False once reading failed for good (a message over the limits);
     /// the socket still writes, so the core's close goes out.
     reading: bool,
@@ -170,12 +206,18 @@ pub(crate) struct Connection {
 impl Connection {
     /// Wraps an open socket.
     pub(crate) fn new(gen: Generation, ws: Ws) -> Self {
+        let read_ready = Arc::new(ReadReady::default());
+        // The first read is always tried.
+        read_ready.ready.store(true, Ordering::Relaxed);
         Self {
             gen,
             ws,
+            read_waker: Waker::from(Arc::clone(&read_ready)),
+            read_ready,
             outbox: VecDeque::new(),
             unflushed: false,
             write_failed: false,
+            unwritten_turns: 0,
             reading: true,
         }
     }
@@ -189,6 +231,7 @@ impl Connection {
     /// (once for the whole batch). A failed write is left to the read side
     /// to report (a close frame or EOF).
     pub(crate) fn poll_write(&mut self, cx: &mut Context<'_>) {
+        self.unwritten_turns = 0;
         while !self.outbox.is_empty() {
             match Pin::new(&mut self.ws).poll_ready(cx) {
                 Poll::Ready(Ok(())) => {}
@@ -212,10 +255,39 @@ impl Connection {
         }
     }
 
-    /// The next thing read from the socket.
+    /// Writes like [`poll_write`](Self::poll_write) once a batch has
+    /// gathered, or when the driver has woken [`WRITE_BATCH`] times without
+    /// writing (a long turn under a flood still lets pings and acks out).
+    /// The driver writes at the end of every turn anyway: requests that
+    /// arrive together go out in one write.
+    pub(crate) fn poll_write_batch(&mut self, cx: &mut Context<'_>) {
+        if self.outbox.len() >= WRITE_BATCH || self.unwritten_turns >= WRITE_BATCH {
+            self.poll_write(cx);
+        } else {
+            self.unwritten_turns += 1;
+        }
+    }
+
+    /// The next thing read from the socket; tried only when the socket
+    /// has woken the driver since it last ran dry (see [`ReadReady`]).
     pub(crate) fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<SocketEvent> {
+        self.read_ready.task.register(cx.waker());
+        if !self.read_ready.ready.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
+        let event = self.read_next();
+        if event.is_ready() {
+            // More may be buffered already: look again next time.
+            self.read_ready.ready.store(true, Ordering::Release);
+        }
+        event
+    }
+
+    /// Reads the next message, the socket's wake-up going to `read_ready`.
+    fn read_next(&mut self) -> Poll<SocketEvent> {
+        let mut cx = Context::from_waker(&self.read_waker);
         while self.reading {
-            let message = match Pin::new(&mut self.ws).poll_next(cx) {
+            let message = match Pin::new(&mut self.ws).poll_next(&mut cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(message))) => message,
                 Poll::Ready(Some(Err(WsError::Capacity(CapacityError::MessageTooLong {
@@ -316,5 +388,111 @@ async fn drain(ws: &mut Ws) {
         if matches!(message, Ok(Message::Close(_)) | Err(_)) {
             break;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::sync::atomic::AtomicUsize;
+
+    use async_tungstenite::tungstenite::protocol::Role;
+    use smol::io::{AsyncRead, AsyncWrite};
+
+    use super::*;
+
+    /// A socket that never has anything to read and takes every write;
+    /// counts read attempts and writes.
+    #[derive(Default, Clone)]
+    struct Silent {
+        reads: Arc<AtomicUsize>,
+        writes: Arc<AtomicUsize>,
+    }
+
+    /// A connection over `io`.
+    fn connection(io: &Silent) -> Connection {
+        let boxed: BoxIo = Box::new(io.clone());
+        let ws = smol::block_on(Ws::from_raw_socket(boxed, Role::Client, None));
+        Connection::new(Generation(1), ws)
+    }
+
+    impl AsyncRead for Silent {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            _buf: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+            Poll::Pending
+        }
+    }
+
+    impl AsyncWrite for Silent {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.writes.fetch_add(1, Ordering::Relaxed);
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn a_socket_that_has_not_woken_the_driver_is_not_read_again() {
+        let io = Silent::default();
+        let reads = &io.reads;
+        let mut conn = connection(&io);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(conn.poll_read(&mut cx).is_pending());
+        assert_eq!(reads.load(Ordering::Relaxed), 1, "the first read is tried");
+        // Woken for something else (a request, its own writes): no read.
+        conn.send(Message::text("{}\n"));
+        conn.poll_write(&mut cx);
+        assert!(conn.poll_read(&mut cx).is_pending());
+        assert_eq!(reads.load(Ordering::Relaxed), 1);
+        // The socket's own wake-up makes the next turn read again.
+        conn.read_waker.wake_by_ref();
+        assert!(conn.poll_read(&mut cx).is_pending());
+        assert_eq!(reads.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn queued_messages_go_out_in_one_write_per_batch_or_turn() {
+        let io = Silent::default();
+        let writes = || io.writes.load(Ordering::Relaxed);
+        let mut conn = connection(&io);
+        let mut cx = Context::from_waker(Waker::noop());
+        // Requests handled one wake-up after another: nothing written yet.
+        for n in 0..3 {
+            conn.send(Message::text(format!("{{\"n\":{n}}}\n")));
+            conn.poll_write_batch(&mut cx);
+        }
+        assert_eq!(writes(), 0);
+        // The end of the turn writes all three at once.
+        conn.poll_write(&mut cx);
+        assert_eq!(writes(), 1);
+        // A full batch goes out before the turn ends.
+        for _ in 0..WRITE_BATCH {
+            conn.send(Message::text("{}\n"));
+        }
+        conn.poll_write_batch(&mut cx);
+        assert_eq!(writes(), 2);
+        // So does one message after a long turn without a write.
+        conn.send(Message::Ping(Vec::new().into()));
+        for _ in 0..WRITE_BATCH {
+            conn.poll_write_batch(&mut cx);
+        }
+        assert_eq!(writes(), 2);
+        conn.poll_write_batch(&mut cx);
+        assert_eq!(writes(), 3);
     }
 }
