@@ -39,7 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let driver = tokio::spawn(driver);
 
     // The application reads its events on a task of its own; every state
-    // change says why (`retrying (retrying) in 1.2 s: connection refused (…)`).
+    // change says why (`retrying in 1.2 s: connection refused (…)`).
     let reader = tokio::spawn(async move {
         while let Some(event) = events.next().await {
             if let Some(change) = event.state_change() {

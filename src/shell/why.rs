@@ -30,9 +30,14 @@ pub struct StateChange {
 }
 
 impl fmt::Display for StateChange {
-    /// `retrying (retrying) in 1.2 s: connection refused (127.0.0.1:8799)`
+    /// `retrying in 1.2 s: connection refused (127.0.0.1:8799)`; the
+    /// platform state is named only where it differs from the state
+    /// (`handshaken (platform connected)`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.state, self.platform)?;
+        write!(f, "{}", self.state)?;
+        if self.platform.to_string() != self.state.to_string() {
+            write!(f, " (platform {})", self.platform)?;
+        }
         if let Some(delay) = self.retry_in {
             write!(f, " in {}", human(delay))?;
         }
@@ -118,8 +123,15 @@ mod tests {
         };
         assert_eq!(
             change.to_string(),
-            "retrying (retrying) in 1.2 s: connection refused (127.0.0.1:8799)"
+            "retrying in 1.2 s: connection refused (127.0.0.1:8799)"
         );
+        let handshaken = StateChange {
+            state: LinkState::Handshaken,
+            platform: PlatformState::Connected,
+            cause: None,
+            retry_in: None,
+        };
+        assert_eq!(handshaken.to_string(), "handshaken (platform connected)");
     }
 
     #[test]
