@@ -47,6 +47,7 @@ pub(crate) fn connect(address: &str, error: &io::Error) -> DialFailure {
 }
 
 /// The TLS handshake failed (an untrusted certificate, a bad name …).
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
 pub(crate) fn tls(message: impl std::fmt::Display) -> DialFailure {
     DialFailure::Io {
         error: IoFailure::Tls,

@@ -562,6 +562,8 @@ impl Driver {
                     };
                     tracing::debug!(gen = gen.0, "dialing");
                     let url = self.link.config().url().to_owned();
+                    #[allow(clippy::clone_on_copy)]
+                    // `Tls` is `Copy` only without the `tls` feature
                     let dial = socket::open(self.runtime, url, token, self.tls.clone());
                     self.dial = Some((gen, Box::pin(async { dial.await.map(Box::new) })));
                 }
