@@ -347,6 +347,88 @@ mod tests {
     fn durations_read_in_the_unit_a_human_expects() {
         assert_eq!(human(Duration::from_millis(800)), "800 ms");
         assert_eq!(human(Duration::from_millis(1200)), "1.2 s");
+        assert_eq!(human(Duration::from_secs(1)), "1 s", "a whole second");
         assert_eq!(human(Duration::from_secs(10)), "10 s");
+    }
+
+    /// One cause of every kind.
+    fn one_of_each() -> Vec<Cause> {
+        vec![
+            Cause::DialFailed {
+                error: IoFailure::Dns,
+                address: "h:80".into(),
+                message: "no such host".into(),
+            },
+            Cause::Rejected {
+                status: 401,
+                address: "h:80".into(),
+            },
+            Cause::TimedOut {
+                phase: Phase::Connect,
+                after_ms: 5000,
+            },
+            Cause::Closed {
+                code: 1000,
+                reason: String::new(),
+            },
+            Cause::Lost {
+                message: "eof".into(),
+            },
+            Cause::ProtocolError {
+                message: "not json".into(),
+            },
+            Cause::TooLarge,
+            Cause::Revoked {
+                code: 4401,
+                reason: "revoked".into(),
+            },
+            Cause::Dormant,
+            Cause::Disconnected,
+        ]
+    }
+
+    #[test]
+    fn a_cause_s_kind_is_the_kind_its_serde_form_carries() {
+        let kinds: Vec<&str> = one_of_each().iter().map(Cause::kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                "dial_failed",
+                "rejected",
+                "timed_out",
+                "closed",
+                "lost",
+                "protocol_error",
+                "too_large",
+                "revoked",
+                "dormant",
+                "disconnected"
+            ]
+        );
+        for cause in one_of_each() {
+            let json = serde_json::to_value(&cause).expect("serialises");
+            assert_eq!(json["kind"], cause.kind(), "{cause:?}");
+        }
+    }
+
+    #[test]
+    fn a_phase_s_name_is_its_serde_spelling() {
+        for (phase, name) in [
+            (Phase::Connect, "connect"),
+            (Phase::Handshake, "handshake"),
+            (Phase::Idle, "idle"),
+        ] {
+            assert_eq!(phase.name(), name);
+            assert_eq!(serde_json::to_value(phase).expect("serialises"), name);
+        }
+    }
+
+    #[test]
+    fn a_close_without_a_reason_reads_without_a_trailing_space() {
+        let closed = Cause::Closed {
+            code: 1000,
+            reason: String::new(),
+        };
+        assert_eq!(closed.to_string(), "closed 1000");
     }
 }
