@@ -156,8 +156,14 @@ impl Cause {
     }
 }
 
-/// A duration for a human: `800 ms`, `1.2 s`, `10 s`.
-pub(crate) fn human(duration: Duration) -> String {
+/// A duration for a human, as the crate's messages spell it (a cause's
+/// timeout, a state change's retry delay): `800 ms`, `1.2 s`, `10 s`.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(relay_link::cause::human(Duration::from_millis(1200)), "1.2 s");
+/// ```
+pub fn human(duration: Duration) -> String {
     let ms = duration.as_millis();
     if ms < 1000 {
         format!("{ms} ms")

@@ -124,7 +124,7 @@ impl StateLine {
             _ => {
                 let delay = self
                     .retry_in
-                    .map(|delay| format!(" in {}", human_delay(delay)))
+                    .map(|delay| format!(" in {}", relay_link::cause::human(delay)))
                     .unwrap_or_default();
                 format!(
                     "{}{delay}{because}  {}",
@@ -144,19 +144,6 @@ impl From<StateChange> for StateLine {
             cause: change.cause,
             retry_in: change.retry_in,
         }
-    }
-}
-
-/// A delay for a human, in the unit the library's messages use: `800 ms`,
-/// `1.2 s`, `10 s`.
-fn human_delay(delay: Duration) -> String {
-    let ms = delay.as_millis();
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else if ms.is_multiple_of(1000) {
-        format!("{} s", ms / 1000)
-    } else {
-        format!("{:.1} s", delay.as_secs_f64())
     }
 }
 
@@ -398,7 +385,7 @@ mod tests {
     use relay_link::{Cause, LinkState, PlatformState};
     use serde_json::json;
 
-    use super::{human_delay, inbound_line, json_line, StateLine};
+    use super::{inbound_line, json_line, StateLine};
 
     fn line(state: LinkState, platform: PlatformState, cause: Option<Cause>) -> StateLine {
         StateLine {
@@ -480,13 +467,6 @@ mod tests {
             "Relay disabled (opted out \u{2014} recreate the instance to re-enable): \
              credential revoked (4401 unauthorized)"
         );
-    }
-
-    #[test]
-    fn delays_read_in_the_unit_a_human_expects() {
-        assert_eq!(human_delay(Duration::from_millis(266)), "266 ms");
-        assert_eq!(human_delay(Duration::from_millis(1200)), "1.2 s");
-        assert_eq!(human_delay(Duration::from_secs(10)), "10 s");
     }
 
     fn inbound(line: &str) -> relay_link::protocol::InboundFrame {
