@@ -587,7 +587,18 @@ fn split_frames_spreads_each_frame_over_several_messages() {
 #[test]
 fn merge_frames_batches_several_frames_into_one_message() {
     smol::block_on(async {
-        let connector = connector().await;
+        // A window far longer than any scheduling delay: a lone frame waits
+        // for company for 2 s, so frames produced back to back always meet.
+        // (A batch of two goes out as soon as nothing else is ready, so
+        // whether a third frame pushed from this thread joins it depends on
+        // scheduling: only "more than one per message" is certain.)
+        let connector = Connector::start(ConnectorOptions {
+            merge_window: Duration::from_secs(2),
+            ..ConnectorOptions::default()
+        })
+        .await
+        .unwrap();
+        connector.add_gateway(GW, Secret::new(SECRET));
         connector.merge_frames(GW, true);
         let mut client = dial(&connector).await;
         client.hello("discord", "bot-1").await;
@@ -608,10 +619,24 @@ fn merge_frames_batches_several_frames_into_one_message() {
         for n in 0..3 {
             connector.push_inbound(GW, json!({"text": n}));
         }
-        let Some(Some(Ok(Message::Text(text)))) = client.message_within(WAIT).await else {
-            panic!("a text message");
-        };
-        assert_eq!(text.as_str().lines().count(), 3, "{text}");
+        let mut messages = Vec::new();
+        let mut texts = Vec::new();
+        while texts.len() < 3 {
+            let Some(Some(Ok(Message::Text(text)))) = client.message_within(WAIT).await else {
+                panic!("a text message after {messages:?}");
+            };
+            for line in text.as_str().lines() {
+                let frame: Value = serde_json::from_str(line).unwrap();
+                texts.push(frame["event"]["text"].clone());
+            }
+            assert!(text.as_str().ends_with('\n'), "{text}");
+            messages.push(text.as_str().to_owned());
+        }
+        assert_eq!(texts, [json!(0), json!(1), json!(2)], "{messages:?}");
+        assert!(
+            messages[0].lines().count() >= 2,
+            "the first two frames share a message: {messages:?}"
+        );
     });
 }
 
