@@ -239,6 +239,7 @@ where
         rx,
         line: String::new(),
         outbox: Vec::new(),
+        held: Vec::new(),
         delayed: Vec::new(),
         flush_at: None,
         closing_at: None,
@@ -255,6 +256,8 @@ where
 /// One event of a connection's loop.
 enum Event {
     Message(Option<Result<Message, WsError>>),
+    /// The stall that held messages has ended.
+    Held,
     Command(Option<ConnCmd>),
     Timer,
 }
@@ -282,6 +285,9 @@ struct Conn<S> {
     line: String,
     /// Lines waiting to be written.
     outbox: Vec<String>,
+    /// Messages read just as a stall began (the flag changed while the
+    /// read was under way): handled once the stall ends, as if unread.
+    held: Vec<Message>,
     /// Results held back by [`delay_results`](super::Connector::delay_results):
     /// each line and when it is due.
     delayed: Vec<(Instant, String)>,
@@ -327,7 +333,9 @@ where
             };
             let due = self.delayed.iter().map(|(at, _)| *at).min();
             let deadline = [flush_at, self.closing_at, due].into_iter().flatten().min();
-            let event = {
+            let event = if !stall && !self.held.is_empty() {
+                Event::Held
+            } else {
                 let rx = &self.rx;
                 let ws = &mut self.ws;
                 let command = async { Event::Command(rx.recv().await.ok()) };
@@ -336,7 +344,9 @@ where
                     Event::Timer
                 };
                 // Commands first: a flag changed before a message arrived
-                // is seen before that message is read.
+                // is usually seen before that message is read; a stall
+                // that begins while the read is under way holds the
+                // message instead (below).
                 if stall {
                     or(command, timer).await
                 } else {
@@ -348,7 +358,16 @@ where
                 }
             };
             let handled = match event {
+                // The flag was read before the message: a stall that began
+                // in between holds it.
+                Event::Message(Some(Ok(message))) if self.flags().stall => {
+                    self.held.push(message);
+                    Ok(())
+                }
                 Event::Message(Some(Ok(message))) => self.on_message(message),
+                Event::Held => std::mem::take(&mut self.held)
+                    .into_iter()
+                    .try_for_each(|message| self.on_message(message)),
                 Event::Message(None | Some(Err(_)))
                 | Event::Command(None | Some(ConnCmd::Drop)) => return,
                 Event::Command(Some(command)) => self.on_command(command).await,
