@@ -355,10 +355,14 @@ impl Core {
     /// Ends the link deliberately (disconnect): close with 1000, settle
     /// what is left as closed, stop every timer.
     pub(crate) fn close_for_good(&mut self) {
-        self.teardown(
-            Some((1000, "disconnect")),
-            Settlement::Closed { ambiguous: true },
-        );
+        self.close_for_good_with(1000, "disconnect");
+    }
+
+    /// Ends the link like [`close_for_good`](Self::close_for_good), closing
+    /// with `code` and `reason` (a protocol violation during a drain still
+    /// gets its own close code, §4).
+    pub(crate) fn close_for_good_with(&mut self, code: u16, reason: &str) {
+        self.teardown(Some((code, reason)), Settlement::Closed { ambiguous: true });
         self.timers.cancel_all();
         self.hold = false;
     }
@@ -366,20 +370,35 @@ impl Core {
     // ----- frames -----------------------------------------------------------
 
     /// Decodes and handles one received message on the live connection.
+    ///
+    /// Every complete line is handled in order (§2): an acknowledged
+    /// dormant `going_idle` does not cut the rest of its message short (the
+    /// link sleeps once the message is handled); a line that ends the
+    /// connection does, and its close code wins.
     pub(crate) fn receive(&mut self, text: &str) -> Effect {
+        // A message may hold one line of the maximum length and its line
+        // ending ("\r\n" at most); anything longer is the overlong-line
+        // case, whatever its lines (§2).
+        if text.len() > self.config.max_frame_size.saturating_add(2) {
+            return self.too_large();
+        }
         self.heard();
         let mut decoded = std::mem::take(&mut self.decoded);
         decoded.clear();
         let overflow = self.decoder.push(text, &mut decoded).is_err();
         let mut effect = Effect::Continue;
         for outcome in decoded.drain(..) {
-            effect = self.handle_line(outcome);
-            if effect != Effect::Continue {
-                break;
+            match self.handle_line(outcome) {
+                Effect::Continue => {}
+                Effect::Dormant => effect = Effect::Dormant,
+                end @ Effect::End(..) => {
+                    effect = end;
+                    break;
+                }
             }
         }
         self.decoded = decoded;
-        if overflow && effect == Effect::Continue {
+        if overflow && !matches!(effect, Effect::End(..)) {
             self.stats.oversized_frames += 1;
             self.why.noted = Some(Cause::TooLarge);
             effect = Effect::End(1009, "frame too large");

@@ -154,8 +154,8 @@ impl Lifecycle {
                     Input::Received { text, .. } => core.receive(text),
                     _ => core.too_large(),
                 };
-                if let Effect::End(..) = effect {
-                    core.close_for_good();
+                if let Effect::End(code, reason) = effect {
+                    core.close_for_good_with(code, reason);
                     return Transition(State::closed());
                 }
                 if core.requests.is_empty() {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use relay_link::backoff::Backoff;
 use relay_link::timers::HORIZON;
-use relay_link::{Input, Link, Timer};
+use relay_link::{Generation, Input, Link, LinkState, Timer};
 use support::*;
 
 const YEAR: Duration = Duration::from_secs(365 * 24 * 60 * 60);
@@ -187,5 +187,84 @@ fn a_dial_that_takes_too_long_is_cancelled_and_backs_off() {
     h.expect("cancel_dial{gen:1}")
         .expect("state(retrying)")
         .expect("platform(retrying)")
+        .expect_idle();
+}
+
+#[test]
+fn lines_after_a_dormant_ack_in_the_same_message_are_still_handled() {
+    let mut h = Harness::handshaken(config());
+    h.drain();
+    h.input(send("r1", None))
+        .expect("send{gen:1, outbound(r1, op:send)}")
+        .input(Input::GoDormant)
+        .expect("send{gen:1, going_idle}")
+        .expect_idle();
+    let message = going_idle_ack() + &outbound_result("r1", serde_json::json!({"ok": true}));
+    h.advance(10)
+        .input(received(1, &message))
+        .expect("idle_outcome{acked}")
+        .expect("settle{r1, result {\"ok\":true}}")
+        .expect("close{gen:1, 1000, \"dormant\"}")
+        .expect("state(dormant)")
+        .expect("platform(retrying)")
+        .expect_idle();
+    assert_eq!(h.link.stats().unmatched_results, 0);
+}
+
+#[test]
+fn a_message_larger_than_the_limit_closes_with_1009_even_when_each_line_fits() {
+    let config = config_builder()
+        .max_frame_size(1024)
+        .build()
+        .expect("valid");
+    let mut h = Harness::handshaken(config);
+    h.drain();
+    let message = inbound(&"a".repeat(600), None) + &inbound(&"b".repeat(600), None);
+    h.input(received(1, &message))
+        .expect("close{gen:1, 1009, \"frame too large\"}");
+    h.drain();
+    assert_eq!(h.link.stats().oversized_frames, 1);
+    assert_eq!(h.link.state(), LinkState::Retrying);
+}
+
+#[test]
+fn a_message_of_one_line_of_the_maximum_length_and_its_newline_fits() {
+    const LIMIT: usize = 4096;
+    let padding = LIMIT - (inbound("", None).len() - 1);
+    let line = inbound(&"x".repeat(padding), None);
+    assert_eq!(line.len(), LIMIT + 1, "the line and its '\\n'");
+    let config = config_builder()
+        .max_frame_size(LIMIT)
+        .build()
+        .expect("valid");
+    let mut h = Harness::handshaken(config);
+    h.drain();
+    let commands = h.input(received(1, &line)).drain();
+    assert!(commands[0].starts_with("inbound{"), "{commands:?}");
+    assert_eq!(h.link.stats().oversized_frames, 0);
+    assert_eq!(h.link.state(), LinkState::Handshaken);
+}
+
+#[test]
+fn a_protocol_error_during_a_drain_closes_with_1002() {
+    let mut h = draining_r1();
+    h.advance(100)
+        .input(received(1, "{\"type\":\"descriptor\"}\n"))
+        .expect("close{gen:1, 1002, \"protocol error\"}")
+        .expect("settle{r1, closed_ambiguous}")
+        .expect("state(closed)")
+        .expect("platform(disconnected)")
+        .expect_idle();
+}
+
+#[test]
+fn a_message_too_large_to_read_during_a_drain_closes_with_1009() {
+    let mut h = draining_r1();
+    h.advance(100)
+        .input(Input::TooLarge { gen: Generation(1) })
+        .expect("close{gen:1, 1009, \"frame too large\"}")
+        .expect("settle{r1, closed_ambiguous}")
+        .expect("state(closed)")
+        .expect("platform(disconnected)")
         .expect_idle();
 }

@@ -253,6 +253,28 @@ fn a_single_message_over_the_frame_limit_is_closed_with_1009() {
 }
 
 #[test]
+fn a_message_within_a_frame_limit_above_16_mib_is_read() {
+    // tungstenite's own defaults (16 MiB per frame) used to decide instead
+    // of the configured limit: this message was closed with 1009.
+    run(async {
+        let mut online = online(|c| c.max_frame_size(18 << 20)).await;
+        let text = "x".repeat(17 << 20);
+        online.connector.push_inbound(GW, json!({ "text": text }));
+        let event = online
+            .watch
+            .expect("the 17 MiB inbound", |e| matches!(e, Event::Inbound { .. }))
+            .await;
+        let Event::Inbound { frame, .. } = event else {
+            unreachable!()
+        };
+        let typed = frame.event().expect("a typed event");
+        assert_eq!(typed.text.as_deref().map(str::len), Some(17 << 20));
+        assert_eq!(online.link.state(), LinkState::Handshaken);
+        assert!(online.connector.seen().closes.is_empty());
+    });
+}
+
+#[test]
 fn a_batch_takes_every_event_already_waiting_up_to_its_maximum() {
     run(async {
         let connector = connector().await;

@@ -90,14 +90,24 @@ pub(crate) fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// The largest WebSocket message (and frame) a connection reads for a
+/// link whose lines may be `max_frame_size` bytes long: one such line and
+/// its line ending (`"\r\n"` at most). tungstenite refuses a longer one
+/// as it arrives (the core closes with 1009), instead of its own defaults
+/// (16 MiB per frame, 64 MiB per message) deciding.
+pub(crate) fn message_limit(max_frame_size: usize) -> usize {
+    max_frame_size.saturating_add(2)
+}
+
 /// Dials `url` with the `User-Agent` [`AGENT`], carrying `token` as a
-/// bearer token. The driver enforces the connect timeout by dropping this
-/// future.
+/// bearer token; reads messages up to `max_message` bytes. The driver
+/// enforces the connect timeout by dropping this future.
 pub(crate) async fn open(
     runtime: Runtime,
     url: String,
     token: Option<Token>,
     tls: Tls,
+    max_message: usize,
 ) -> Result<Ws, DialFailure> {
     let io = dial_error::other;
     let mut request = url
@@ -130,7 +140,10 @@ pub(crate) async fn open(
     } else {
         tcp
     };
-    let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_message));
     match async_tungstenite::client_async_with_config(request, stream, Some(config)).await {
         Ok((ws, _response)) => Ok(ws),
         Err(e) => Err(dial_error::upgrade(e)),
