@@ -1,9 +1,13 @@
 //! The state diagram, generated from the machine itself.
 //!
 //! [`transitions`] explores the real [`Link`]: starting from a fresh link
-//! it applies every kind of stimulus (each input kind, each close kind,
-//! each timer) to every distinct situation it reaches, breadth first, and
-//! records each change of the machine's state. [`mermaid`] renders the
+//! it applies the lifecycle's stimuli (each application and dial input
+//! kind, each close kind, and the earliest due timer) to every distinct
+//! situation it reaches, breadth first, and records each change of the
+//! machine's state. Frame-level stimuli are not explored: the transitions
+//! they cause (a protocol error, an oversized frame or the idle timeout
+//! ending a connection or a drain, the last result ending a drain) are in
+//! the tables of `docs/state-machine.md`, not in the diagram. [`mermaid`] renders the
 //! result as a Mermaid state diagram. Nothing here is hand-written, so the
 //! diagram cannot drift from the code.
 //!

@@ -155,8 +155,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!   [`Link::retry_in`]); [`counters`]: what it did ([`Link::counters`]).
 //! * [`trace`]: recording, replaying and rendering traces;
 //!   [`diagram`]: the state diagram generated from the machine.
-//! * [`shell`] (feature `shell`): [`shell::RelayLink`], the smol task that
-//!   runs a `Link` against real sockets.
+//! * [`shell`] (feature `shell`): [`shell::RelayLink`], the handle of the
+//!   driver future that runs a `Link` against real sockets (on smol, on
+//!   tokio, or on the application's own executor).
 //! * [`testing`] (feature `testing`): [`testing::Connector`], a scriptable
 //!   loopback test connector.
 //!

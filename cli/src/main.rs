@@ -1,7 +1,7 @@
 //! `relay-link`: the command-line client of the relay link.
 //!
-//! See `relay-link --help` and the README's CLI reference; the contract the
-//! scripts rely on is summarised in the README's CLI reference.
+//! See `relay-link --help` and the README's "Command line" section; the
+//! contract the scripts rely on is `docs/contract.md` §8.
 
 mod cli;
 

@@ -28,9 +28,12 @@
 //!   [`Events`] stream are gone, the link disconnects on its own and never
 //!   dials again.
 //!
-//! Everything runs on smol's global executor, so any program can embed it:
-//! from plain threads with `smol::block_on`, or from tokio by awaiting the
-//! handle's futures (they are runtime-agnostic).
+//! [`RelayLink::spawn`] runs the link's driver on smol's global executor
+//! (or, with [`Runtime`]`::Tokio`, on the current tokio
+//! runtime); [`RelayLink::new`] hands the driver future to the
+//! application's own executor instead. The handle's futures are
+//! runtime-agnostic: await them from plain threads with `smol::block_on`,
+//! or from any async runtime.
 //!
 //! ```
 //! use std::time::Duration;

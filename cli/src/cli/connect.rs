@@ -27,7 +27,7 @@ const DISCONNECT_BUDGET: Duration = Duration::from_secs(5);
 /// (then reading pauses until they move on).
 const WAITING_LINES: usize = 1024;
 
-/// `relay-link connect` options (the README's CLI reference).
+/// `relay-link connect` options (`docs/contract.md` §8).
 #[derive(Debug, Args)]
 #[command(after_help = super::help::CONNECT)]
 pub(crate) struct ConnectArgs {
