@@ -623,6 +623,15 @@ impl Core {
         self.push(Command::IdleOutcome { acked: false });
     }
 
+    /// A `go_idle` / `go_dormant` during a drain writes nothing: it shares
+    /// the outcome of one already outstanding (the ack may still come;
+    /// the drain's end answers `false` otherwise), or is refused at once.
+    pub(crate) fn idle_while_draining(&mut self) {
+        if self.idle.is_none() {
+            self.refuse_idle();
+        }
+    }
+
     /// No `going_idle_ack` in time: stay connected.
     pub(crate) fn idle_timed_out(&mut self) {
         if self.idle.take().is_some() {

@@ -192,7 +192,7 @@ impl Lifecycle {
                 Handled
             }
             Stimulus::Input(Input::GoIdle | Input::GoDormant) => {
-                core.refuse_idle();
+                core.idle_while_draining();
                 Handled
             }
             _ => Super,

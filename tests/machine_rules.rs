@@ -249,6 +249,42 @@ fn go_idle_during_a_drain_writes_nothing_and_is_refused() {
         .expect_idle();
 }
 
+#[test]
+fn go_idle_during_a_drain_shares_the_outcome_of_one_already_outstanding() {
+    let mut h = handshaken_with(config());
+    h.input(Input::GoIdle)
+        .expect("send{gen:1, going_idle}")
+        .input(send("r1", None))
+        .expect("send{gen:1, outbound(r1, op:send)}")
+        .input(Input::Disconnect { budget_ms: 60_000 })
+        .expect_idle()
+        // No answer yet: the ack may still come, and one answer serves both.
+        .input(Input::GoIdle)
+        .expect_idle()
+        .input(received(1, &going_idle_ack()))
+        .expect("idle_outcome{acked}")
+        .expect_idle();
+}
+
+#[test]
+fn a_drain_that_ends_first_answers_the_outstanding_going_idle_once() {
+    let mut h = handshaken_with(config());
+    h.input(Input::GoDormant)
+        .expect("send{gen:1, going_idle}")
+        .input(send("r1", None))
+        .expect("send{gen:1, outbound(r1, op:send)}")
+        .input(Input::Disconnect { budget_ms: 60_000 })
+        .input(Input::GoDormant)
+        .expect_idle()
+        .input(received(1, &outbound_result("r1", serde_json::json!({}))))
+        .expect("settle{r1, result {}}")
+        .expect("close{gen:1, 1000, \"disconnect\"}")
+        .expect("idle_outcome{not_acked}")
+        .expect("state(closed)")
+        .expect("platform(disconnected)")
+        .expect_idle();
+}
+
 /// Runs `scenario` on its own thread; fails (instead of hanging the suite)
 /// when it does not finish within `secs` seconds.
 fn finishes_within<T: Send + 'static>(secs: u64, scenario: fn() -> T) -> T {
