@@ -337,3 +337,47 @@ fn interrupts_are_written_only_while_handshaken_and_counted_when_dropped() {
     h.input(interrupt()).expect_idle();
     assert_eq!(h.link.stats().dropped_interrupts, 3);
 }
+
+/// The ladder's delay for the next dial failure, in ms from now.
+fn next_backoff_after_a_failed_dial(h: &mut Harness, gen: u64) -> u64 {
+    h.input(dial_failed_io(gen)).drain();
+    match h.next_timer() {
+        Some((Timer::Backoff, ms)) => ms,
+        other => panic!("expected the backoff timer, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_first_strike_on_a_stable_connection_resets_the_ladder_and_redials_at_once() {
+    let mut h = Harness::started(config());
+    h.drain();
+    // Two failed dials climb the ladder to attempt 2 ([1 s, 2 s]).
+    let first = next_backoff_after_a_failed_dial(&mut h, 1);
+    assert!((500..=1_000).contains(&first), "{first}");
+    assert_eq!(h.fire_due_timers(), Timer::Backoff);
+    h.drain();
+    let second = next_backoff_after_a_failed_dial(&mut h, 2);
+    assert!((1_000..=2_000).contains(&second), "{second}");
+    assert_eq!(h.fire_due_timers(), Timer::Backoff);
+    h.drain();
+    // Connection 3 handshakes and stays up past the 60 s stable window,
+    // its pings answered.
+    h.open(3).handshake(3).drain();
+    while h.elapsed_ms() < 70_000 {
+        if h.fire_due_timers() == Timer::Ping {
+            h.input(heard(3));
+        }
+        h.drain();
+    }
+    assert_eq!(h.link.state(), LinkState::Handshaken);
+    // A first strike: provisional, an immediate re-dial that draws nothing.
+    h.input(closed(3, 4401, "unauthorized"));
+    let commands = h.drain();
+    assert!(
+        commands.contains(&"dial{gen:4, fresh_token}".to_owned()),
+        "{commands:?}"
+    );
+    // The stable connection's end reset the ladder: attempt 1 again.
+    let third = next_backoff_after_a_failed_dial(&mut h, 4);
+    assert!((500..=1_000).contains(&third), "{third}");
+}
