@@ -376,10 +376,11 @@ impl Core {
     /// link sleeps once the message is handled); a line that ends the
     /// connection does, and its close code wins.
     pub(crate) fn receive(&mut self, text: &str) -> Effect {
-        // A message may hold one line of the maximum length and its line
-        // ending ("\r\n" at most); anything longer is the overlong-line
-        // case, whatever its lines (§2).
-        if text.len() > self.config.max_frame_size.saturating_add(2) {
+        // A message may hold one line of the maximum length and its '\n';
+        // anything longer is the overlong-line case, whatever its lines
+        // (§2). (A '\r' before the '\n' counts towards the line's length
+        // in the decoder too.)
+        if text.len() > self.config.max_frame_size.saturating_add(1) {
             return self.too_large();
         }
         self.heard();

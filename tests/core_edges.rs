@@ -268,3 +268,19 @@ fn a_message_too_large_to_read_during_a_drain_closes_with_1009() {
         .expect("platform(disconnected)")
         .expect_idle();
 }
+
+#[test]
+fn a_partial_line_outgrowing_the_limit_is_counted_once_and_closes_with_1009() {
+    let config = config_builder()
+        .max_frame_size(1024)
+        .build()
+        .expect("valid");
+    let mut h = Harness::handshaken(config);
+    h.drain();
+    h.input(received(1, &"x".repeat(700)))
+        .expect_idle()
+        .input(received(1, &"y".repeat(700)))
+        .expect("close{gen:1, 1009, \"frame too large\"}");
+    h.drain();
+    assert_eq!(h.link.stats().oversized_frames, 1);
+}

@@ -92,11 +92,11 @@ pub(crate) fn unix_now() -> i64 {
 
 /// The largest WebSocket message (and frame) a connection reads for a
 /// link whose lines may be `max_frame_size` bytes long: one such line and
-/// its line ending (`"\r\n"` at most). tungstenite refuses a longer one
-/// as it arrives (the core closes with 1009), instead of its own defaults
+/// its `'\n'`, as the core allows. tungstenite refuses a longer one as it
+/// arrives (the core closes with 1009), instead of its own defaults
 /// (16 MiB per frame, 64 MiB per message) deciding.
 pub(crate) fn message_limit(max_frame_size: usize) -> usize {
-    max_frame_size.saturating_add(2)
+    max_frame_size.saturating_add(1)
 }
 
 /// Dials `url` with the `User-Agent` [`AGENT`], carrying `token` as a
