@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use relay_link::config::{Config, ConfigBuilder, ConfigError, Identity};
-use relay_link::shell::{Event, Events, Options, RelayLink};
+use relay_link::shell::{Event, Events, Options, RelayLink, SpawnError};
 use relay_link::{LinkState, RequestId};
 use serde_json::{Map, Value};
 use smol::channel::{Receiver, Sender};
@@ -97,7 +97,8 @@ fn drop_secret(_value: &str) -> Result<SecretFlag, std::convert::Infallible> {
 }
 
 /// Why `--secret` is refused.
-const SECRET_FLAG_REFUSED: &str = "--secret is not accepted: a secret on the command line \
+pub(crate) const SECRET_FLAG_REFUSED: &str =
+    "--secret is not accepted: a secret on the command line \
 shows in `ps` and in shell history; put it in the environment variable RELAY_LINK_SECRET";
 
 impl ConnectArgs {
@@ -194,6 +195,15 @@ enum Msg {
     Signal,
 }
 
+/// Whether the arguments (program name excluded) pass `--secret`, as a
+/// flag of its own or as `--secret=VALUE`, before any `--`.
+pub(crate) fn names_secret_flag(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    args.into_iter().take_while(|arg| arg != "--").any(|arg| {
+        let arg = arg.to_string_lossy();
+        arg == "--secret" || arg.starts_with("--secret=")
+    })
+}
+
 pub(crate) fn run(args: ConnectArgs) -> u8 {
     if !args.secret.is_empty() {
         eprintln!("relay-link: {SECRET_FLAG_REFUSED}");
@@ -222,6 +232,11 @@ pub(crate) fn run(args: ConnectArgs) -> u8 {
     options.tls = args.tls.options();
     let (link, events) = match RelayLink::spawn(config, options) {
         Ok(spawned) => spawned,
+        Err(SpawnError::Record(e)) => {
+            let path = args.record.as_deref().unwrap_or(std::path::Path::new(""));
+            eprintln!("relay-link: --record {}: {e}", path.display());
+            return EXIT_USAGE;
+        }
         Err(e) => {
             eprintln!("relay-link: {}", args.tls.describe(&e));
             return EXIT_USAGE;
@@ -241,6 +256,7 @@ async fn drive(
     let (tx, rx) = smol::channel::unbounded();
     let (mut opener, gate) = first_handshake::gate();
     let (lines_tx, lines) = smol::channel::bounded(WAITING_LINES);
+    let lines_closer = lines_tx.clone();
     smol::spawn(forward_events(events, tx.clone())).detach();
     smol::spawn(read_stdin(lines_tx)).detach();
     smol::spawn(send_lines(
@@ -273,10 +289,14 @@ async fn drive(
             }
         }
     }
-    // The link has ended; requests settled in its last moments still get
-    // their `outbound_result` line (they settle at once now).
+    // The link has ended: no new stdin line is sent (a producer that keeps
+    // writing must not keep the process alive); requests settled in its
+    // last moments still get their `outbound_result` line within a fixed
+    // 200 ms (they settle at once now).
+    lines_closer.close();
+    let until = Instant::now() + Duration::from_millis(200);
     while let Some(Ok(msg)) = smol::future::or(async { Some(rx.recv().await) }, async {
-        smol::Timer::after(Duration::from_millis(200)).await;
+        smol::Timer::at(until).await;
         None
     })
     .await
@@ -349,22 +369,36 @@ struct Line {
     platform: Option<String>,
 }
 
-/// Reads stdin; every valid line goes to [`send_lines`], in order.
+/// Reads stdin; every valid line goes to [`send_lines`], in order. A line
+/// that is not UTF-8 is reported and skipped like any other bad line.
 async fn read_stdin(lines_tx: Sender<Line>) {
-    let mut lines = smol::io::BufReader::new(smol::Unblock::with_capacity(
+    let mut stdin = smol::io::BufReader::new(smol::Unblock::with_capacity(
         super::STDIN_BUFFER,
         std::io::stdin(),
-    ))
-    .lines();
+    ));
     let mut number = 0usize;
-    use futures_util::StreamExt;
-    while let Some(line) = lines.next().await {
+    let mut bytes = Vec::new();
+    loop {
+        bytes.clear();
+        match stdin.read_until(b'\n', &mut bytes).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
         number += 1;
-        let Ok(line) = line else { break };
+        if bytes.ends_with(b"\n") {
+            bytes.pop();
+            if bytes.ends_with(b"\r") {
+                bytes.pop();
+            }
+        }
+        let Ok(line) = std::str::from_utf8(&bytes) else {
+            eprintln!("relay-link: stdin line {number} skipped: not valid UTF-8");
+            continue;
+        };
         if line.trim().is_empty() {
             continue;
         }
-        match parse_action(&line) {
+        match parse_action(line) {
             Ok((action, platform)) => {
                 let read = Instant::now();
                 let line = Line {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use relay_link::config::Config;
-use relay_link::shell::{Event, Events, Options, RelayLink};
+use relay_link::shell::{Event, Events, Options, RelayLink, SpawnError};
 use relay_link::testing::{Connector, ConnectorOptions};
 use relay_link::token::Secret;
 use relay_link::{LinkState, PlatformState};
@@ -127,12 +127,16 @@ async fn story(printer: &Printer, record: PathBuf) -> Result<(), String> {
         .backoff_max(Duration::from_secs(2))
         .build()
         .map_err(|e| e.to_string())?;
+    let record_path = record.clone();
     let options = Options {
         seed: Some(7),
         record: Some(record),
         ..Options::default()
     };
-    let (link, mut events) = RelayLink::spawn(config, options).map_err(|e| e.to_string())?;
+    let (link, mut events) = RelayLink::spawn(config, options).map_err(|e| match e {
+        SpawnError::Record(e) => format!("--record {}: {e}", record_path.display()),
+        e => e.to_string(),
+    })?;
 
     printer.note("dialing with a fresh token; two identities say hello");
     let (mut descriptors, mut delivered) = (0, false);

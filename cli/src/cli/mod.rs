@@ -72,6 +72,12 @@ fn init_logging() {
 
 pub(crate) fn main() -> ExitCode {
     started();
+    // Before clap: a secret on the command line is refused with the same
+    // message whatever else is wrong with the arguments.
+    if connect::names_secret_flag(std::env::args_os().skip(1)) {
+        eprintln!("relay-link: {}", connect::SECRET_FLAG_REFUSED);
+        return ExitCode::from(EXIT_USAGE);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -89,6 +89,57 @@ fn a_bad_flag_exits_2_and_the_secret_is_not_a_flag() {
 }
 
 #[test]
+fn an_unwritable_record_path_is_refused_naming_the_flag_and_the_path() {
+    let connector = connector();
+    let url = connector.url();
+    let unwritable = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("no-such-dir")
+        .join("trace.jsonl");
+    let unwritable = unwritable.to_string_lossy().into_owned();
+    let stderr = refused(
+        &connect_args(&url, &["--record", unwritable.as_str()]),
+        Some(SECRET),
+    );
+    assert!(
+        stderr.contains(&format!("--record {unwritable}: ")),
+        "{stderr}"
+    );
+    // The demo has printed its first steps by then: only its exit and
+    // its error are checked.
+    let mut demo = Proc::spawn(&["demo", "--record", unwritable.as_str()], None, None);
+    let status = demo.wait_exit(WAIT);
+    let stderr = demo.stderr();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("--record {unwritable}: ")),
+        "{stderr}"
+    );
+    assert_no_dial(&connector);
+}
+
+#[test]
+fn the_secret_flag_is_refused_first_whatever_else_is_wrong() {
+    for args in [
+        vec!["connect", "--secret", "s3cret-on-the-command-line"],
+        vec![
+            "connect",
+            "--secret=s3cret-on-the-command-line",
+            "--json=yes",
+        ],
+        vec![
+            "connect",
+            "--no-such-flag",
+            "--secret",
+            "s3cret-on-the-command-line",
+        ],
+    ] {
+        let stderr = refused(&args, None);
+        assert!(stderr.contains("RELAY_LINK_SECRET"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("s3cret-on-the-command-line"), "{stderr}");
+    }
+}
+
+#[test]
 fn configuration_errors_name_the_flag_and_its_value() {
     let connector = connector();
     let url = connector.url();

@@ -278,6 +278,25 @@ impl Proc {
         stdin.flush().expect("stdin flushes");
     }
 
+    /// The exit status, if the child has exited.
+    pub(crate) fn try_exit(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("try_wait works")
+    }
+
+    /// Writes a line to stdin, ignoring a child that stopped reading.
+    pub(crate) fn try_send_line(&mut self, line: &str) {
+        if let Some(stdin) = self.stdin.as_mut() {
+            let _ = writeln!(stdin, "{line}").and_then(|()| stdin.flush());
+        }
+    }
+
+    /// Writes raw bytes (not necessarily UTF-8) to the child's stdin.
+    pub(crate) fn send_bytes(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        stdin.write_all(bytes).expect("the child reads stdin");
+        stdin.flush().expect("stdin flushes");
+    }
+
     pub(crate) fn sigterm(&self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])

@@ -159,3 +159,49 @@ fn a_signal_settles_a_line_still_waiting_for_the_first_handshake_as_closed() {
     );
     assert_eq!(connector.seen().frames_of("outbound").count(), 0);
 }
+
+#[test]
+fn a_line_that_is_not_utf8_is_skipped_with_a_message_and_later_lines_are_sent() {
+    let connector = connector();
+    let mut proc = Proc::connect(&connector, &[]);
+    proc.wait_state("handshaken");
+    proc.send_bytes(b"\xff\xfe{\"op\":\"send\"}\n");
+    proc.send_line(r#"{"op":"send","text":"after"}"#);
+    proc.wait_stderr("stdin line 1 skipped: not valid UTF-8");
+    let result = proc.wait_event("the later line's result", |e| {
+        e["event"] == "outbound_result"
+    });
+    assert_eq!(result["result"]["success"], true, "{result}");
+    let sent: Vec<Value> = connector
+        .seen()
+        .frames_of("outbound")
+        .map(|f| f.frame.clone())
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["action"]["text"], "after");
+    proc.sigterm();
+    assert_eq!(proc.wait_exit(WAIT).code(), Some(0), "{}", proc.stderr());
+}
+
+#[test]
+fn a_signal_ends_the_process_even_while_stdin_keeps_flowing() {
+    let connector = connector();
+    let mut proc = Proc::connect(&connector, &[]);
+    proc.wait_state("handshaken");
+    proc.sigterm();
+    // A producer writing a line every 20 ms must not keep it alive: each
+    // late line settles at once, which used to restart the final wait.
+    let end = std::time::Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = proc.try_exit() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "still running {WAIT:?} after the signal while stdin flows"
+        );
+        proc.try_send_line(r#"{"op":"send","text":"more"}"#);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0), "{}", proc.stderr());
+}
