@@ -134,6 +134,43 @@ fn the_driver_future_runs_under_tokio_spawn() {
 }
 
 #[test]
+fn a_disconnect_awaited_outside_tokio_works_with_the_driver_on_tokio() {
+    // The handle's futures are runtime-agnostic: the application may await
+    // them from any executor while the driver runs on a tokio runtime.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let handle = runtime.handle().clone();
+    let (stop, stopped) = smol::channel::bounded::<()>(1);
+    let tokio_thread = std::thread::spawn(move || {
+        runtime.block_on(async move {
+            let _ = stopped.recv().await;
+        });
+    });
+    let (connector, link, mut watch) = smol::block_on(async {
+        let connector = connector().await;
+        let config = fast_config(&connector).build().expect("valid");
+        let (link, events, driver) = RelayLink::new(config, tokio_options()).expect("builds");
+        handle.spawn(driver);
+        let mut watch = Watch::new(events);
+        watch.until_state(LinkState::Handshaken).await;
+        (connector, link, watch)
+    });
+    let outcome = smol::block_on(deadline(
+        WAIT,
+        "the disconnect",
+        link.disconnect(Duration::from_secs(2)),
+    ));
+    assert_eq!(outcome, Disconnected::Acknowledged);
+    smol::block_on(watch.until_end());
+    assert_eq!(link.state(), LinkState::Closed);
+    assert!(connector.seen().closes.iter().any(|c| c.code == Some(1000)));
+    drop(stop);
+    tokio_thread.join().expect("the tokio thread ends");
+}
+
+#[test]
 fn spawning_on_tokio_outside_a_tokio_runtime_is_refused() {
     let config = Config::builder("ws://127.0.0.1:9/").build().expect("valid");
     let error = RelayLink::spawn(config, tokio_options()).expect_err("no tokio runtime here");

@@ -66,9 +66,16 @@ impl Runtime {
     }
 
     /// `f`, or `None` when it takes longer than `limit` (a limit too far to
-    /// represent never fires).
+    /// represent never fires). Awaited where this runtime's timer cannot
+    /// run (a tokio link's handle awaited outside any tokio runtime), the
+    /// limit is kept by smol's timer instead.
     pub(crate) async fn within<T>(self, limit: Duration, f: impl Future<Output = T>) -> Option<T> {
-        let mut timer = self.timer();
+        let runtime = match self {
+            #[cfg(feature = "tokio")]
+            Runtime::Tokio if tokio::runtime::Handle::try_current().is_err() => Runtime::Smol,
+            runtime => runtime,
+        };
+        let mut timer = runtime.timer();
         timer.set(Instant::now().checked_add(limit));
         smol::future::or(async { Some(f.await) }, async {
             std::future::poll_fn(|cx| timer.poll(cx)).await;
