@@ -199,6 +199,87 @@ fn dropping_every_handle_and_the_stream_disconnects_and_never_redials() {
     });
 }
 
+/// Polls `stats` until `done` holds (bounded by `WAIT`).
+async fn until_stats(
+    link: &relay_link::shell::RelayLink,
+    what: &str,
+    done: impl Fn(&relay_link::shell::LinkStats) -> bool,
+) {
+    deadline(WAIT, what, async {
+        while !done(&link.stats()) {
+            sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+}
+
+#[test]
+fn dropping_everything_with_an_unread_buffered_delivery_still_disconnects() {
+    run(async {
+        let connector = connector().await;
+        let (link, mut watch) = spawn(fast_config(&connector));
+        watch.until_state(LinkState::Handshaken).await;
+        // A delivery awaiting acceptance, left unread in the event stream:
+        // its Acceptance must not keep the link alive once everything the
+        // application held is gone.
+        // Whatever was queued before (a descriptor, a state) settles first.
+        sleep(QUIET).await;
+        let before = link.stats().queued_events;
+        connector.send_frame(
+            GW,
+            json!({"type": "inbound", "bufferId": "b-unread", "event": {"text": "unread"}}),
+        );
+        until_stats(&link, "the delivery queued", |s| s.queued_events > before).await;
+        let dialed = dials(&connector);
+        drop(link);
+        drop(watch);
+        wait_seen(&connector, "a close 1000", |seen| {
+            seen.closes.iter().any(|c| c.code == Some(1000))
+        })
+        .await;
+        connector.drop_connections(GW);
+        sleep(QUIET).await;
+        assert_eq!(
+            dials(&connector),
+            dialed,
+            "{:?}",
+            summary(&connector.seen())
+        );
+    });
+}
+
+#[test]
+fn dropping_a_full_event_stream_leaves_the_link_working() {
+    run(async {
+        let connector = connector().await;
+        let (link, mut watch) = spawn_with(
+            fast_config(&connector),
+            Options {
+                seed: Some(7),
+                event_capacity: 4,
+                ..Options::default()
+            },
+        );
+        watch.until_state(LinkState::Handshaken).await;
+        for n in 0..10 {
+            connector.push_inbound(GW, json!({"text": format!("live {n}")}));
+        }
+        until_stats(&link, "the stream full and events staged", |s| {
+            s.queued_events == 4 && s.staged_events > 0
+        })
+        .await;
+        drop(watch);
+        let result = deadline(
+            WAIT,
+            "a result after the stream was dropped",
+            link.send(action("send", json!({"text": "still here"})), None),
+        )
+        .await;
+        let result = result.expect("the connector's result");
+        assert_eq!(result["success"], true, "{result:?}");
+    });
+}
+
 #[test]
 fn the_link_lives_while_the_event_stream_is_held() {
     run(async {

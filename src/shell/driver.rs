@@ -700,6 +700,12 @@ impl Driver {
     /// bound); the bound is the `queued` count of events, which only the
     /// driver raises, so it is never exceeded.
     fn flush_backlog(&mut self) {
+        if self.events.is_closed() {
+            // Nobody reads events any more (the stream was dropped): none
+            // is kept, and the socket is read again.
+            self.backlog.clear();
+            self.shared.queued.store(0, Ordering::Release);
+        }
         while !self.backlog.is_empty() {
             let queued = self.shared.queued.load(Ordering::Acquire);
             let room = self.shared.event_capacity.saturating_sub(queued);

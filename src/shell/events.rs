@@ -163,6 +163,21 @@ impl Events {
     }
 }
 
+impl Drop for Events {
+    /// Drops the events nobody will read. A queued event stays in the
+    /// channel as long as the driver's sender does, and an [`Acceptance`]
+    /// among them would keep the driver's inbox open: the link would never
+    /// learn that the application is gone. The driver is woken to drop its
+    /// own staged events too.
+    fn drop(&mut self) {
+        self.receiver.close();
+        while self.receiver.try_recv().is_ok() {}
+        // The driver resets its count of queued events once it sees the
+        // channel closed.
+        let _ = self.requests.try_send(Request::Room);
+    }
+}
+
 impl futures_util::Stream for Events {
     type Item = Event;
 
