@@ -19,7 +19,11 @@
 //!   ([`Options::event_capacity`]). When it is full the link stops reading
 //!   its socket, so the connector's frames wait in TCP, not in memory;
 //!   timers, keepalive pings, writes and request settlement go on, and
-//!   nothing is dropped.
+//!   nothing is dropped. Since nothing is read meanwhile, a stream held
+//!   back for longer than the idle timeout looks like a silent peer: the
+//!   connection closes with 1001 `idle timeout`, what waited in TCP is
+//!   discarded (buffered deliveries come again; results settle their
+//!   requests as `connection_lost`) and the link reconnects.
 //! * **Closing.** Every close the peer starts is echoed; every close the
 //!   core starts is flushed and awaited within a grace (2 s, or what is
 //!   left of a disconnect's budget). [`RelayLink::disconnect`] returns once
