@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use loopback::*;
 use relay_link::shell::{Disconnected, Options, RelayLink};
-use relay_link::LinkState;
+use relay_link::{LinkState, RequestError};
 use serde_json::json;
 
 /// Runs the driver on its own thread; the receiver fires when it returns.
@@ -70,5 +70,59 @@ fn a_driver_whose_handles_are_all_dropped_disconnects_and_returns() {
             .await
             .expect("the driver thread reports");
         assert!(connector.seen().closes.iter().any(|c| c.code == Some(1000)));
+    });
+}
+
+#[test]
+fn a_request_queued_for_a_driver_that_is_dropped_settles_as_closed_not_sent() {
+    run(async {
+        let connector = connector().await;
+        let config = fast_config(&connector).build().expect("valid");
+        let (link, _events, driver) = RelayLink::new(config, Options::default()).expect("builds");
+        let sending = smol::spawn({
+            let link = link.clone();
+            async move {
+                link.send(action("send", json!({"text": "never sent"})), None)
+                    .await
+            }
+        });
+        sleep(QUIET).await;
+        // The application drops the driver without ever running it (or its
+        // runtime shuts down): the queued request must not wait forever.
+        drop(driver);
+        let settled = deadline(WAIT, "the queued request's settlement", sending).await;
+        assert_eq!(settled, Err(RequestError::Closed { ambiguous: false }));
+    });
+}
+
+#[test]
+fn a_request_written_by_a_driver_that_is_dropped_settles_as_ambiguous() {
+    run(async {
+        let connector = connector().await;
+        // The result never comes back in time: the request stays in flight.
+        connector.delay_results(GW, Some(Duration::from_secs(60)));
+        let config = fast_config(&connector)
+            .outbound_timeout(Duration::from_secs(60))
+            .build()
+            .expect("valid");
+        let (link, events, driver) = RelayLink::new(config, Options::default()).expect("builds");
+        let running = smol::spawn(driver);
+        let mut watch = Watch::new(events);
+        watch.until_state(LinkState::Handshaken).await;
+        let sending = smol::spawn({
+            let link = link.clone();
+            async move {
+                link.send(action("send", json!({"text": "in flight"})), None)
+                    .await
+            }
+        });
+        wait_seen(&connector, "the outbound frame", |seen| {
+            seen.frames_of("outbound").count() == 1
+        })
+        .await;
+        // Cancelling the driver's task drops it mid-run.
+        drop(running.cancel());
+        let settled = deadline(WAIT, "the written request's settlement", sending).await;
+        assert_eq!(settled, Err(RequestError::Closed { ambiguous: true }));
     });
 }

@@ -174,8 +174,13 @@ pub(crate) fn build(config: Config, options: Options) -> Result<Built, SpawnErro
     // The driver stays where the block captured it and `run` borrows it:
     // moving it into a by-value `async fn` would keep a second copy (the
     // argument beside the moved local) in the future, 1.8 KiB each.
+    // Answers what is still queued if the future is dropped before the
+    // link ended (its executor shut down, or the application dropped it,
+    // polled or not): nothing queued was sent.
+    let inbox = InboxGuard(app_inbox.clone());
     let future = Box::pin(async move {
         let _count = count;
+        let _inbox = inbox;
         // Every line the link logs names its gateway (never its secret).
         // The span is made where the driver runs, under that thread's
         // subscriber.
@@ -252,6 +257,29 @@ struct Driver {
     disconnecting: bool,
     /// When the caller's disconnect budget runs out (`None`: never).
     disconnect_deadline: Option<Instant>,
+}
+
+/// Closes the driver's inbox when dropped and drops every request still
+/// in it, so their callers see the link gone (`Closed`, not sent) instead
+/// of waiting forever.
+struct InboxGuard(Receiver<Request>);
+
+impl Drop for InboxGuard {
+    fn drop(&mut self) {
+        self.0.close();
+        while self.0.try_recv().is_ok() {}
+    }
+}
+
+impl Drop for Driver {
+    /// A driver dropped before its link ended (see [`InboxGuard`]):
+    /// requests already handed to the core may have been written, so they
+    /// settle as ambiguous. After a normal end there are none left.
+    fn drop(&mut self) {
+        for (_, reply) in self.replies.drain() {
+            let _ = reply.try_send(crate::Settlement::Closed { ambiguous: true });
+        }
+    }
 }
 
 impl Driver {
