@@ -64,6 +64,7 @@
 //! ```
 
 mod action;
+mod auth_header;
 mod dial_error;
 mod driver;
 mod events;

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::error::CapacityError;
-use async_tungstenite::tungstenite::http::header::{HeaderValue, AUTHORIZATION, USER_AGENT};
+use async_tungstenite::tungstenite::http::header::{HeaderValue, USER_AGENT};
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use async_tungstenite::tungstenite::{Error as WsError, Message};
@@ -26,6 +26,7 @@ use async_tungstenite::WebSocketStream;
 use futures_util::task::AtomicWaker;
 use futures_util::{Sink, Stream};
 
+use super::auth_header::WithAuthorization;
 use super::dial_error;
 use super::runtime::{BoxIo, Runtime};
 
@@ -117,11 +118,11 @@ pub(crate) async fn open(
     request
         .headers_mut()
         .insert(USER_AGENT, HeaderValue::from_static(AGENT));
-    if let Some(token) = token {
-        let mut value = HeaderValue::from_str(&token.bearer_header_value())
+    // The token is checked as a header value here but added below
+    // tungstenite, which logs the requests it writes (`auth_header`).
+    if let Some(token) = &token {
+        HeaderValue::from_str(&token.bearer_header_value())
             .map_err(|_| io("token is not a valid header value".into()))?;
-        value.set_sensitive(true);
-        request.headers_mut().insert(AUTHORIZATION, value);
     }
     let uri = request.uri();
     let host = uri
@@ -139,6 +140,10 @@ pub(crate) async fn open(
         secure_stream(tcp, &host, tls).await?
     } else {
         tcp
+    };
+    let stream: BoxIo = match &token {
+        Some(token) => Box::new(WithAuthorization::new(stream, token)),
+        None => stream,
     };
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
