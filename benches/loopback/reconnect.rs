@@ -140,35 +140,41 @@ fn bare_request(url: &str) -> async_tungstenite::tungstenite::handshake::client:
     request
 }
 
-/// A bare smol client's dial: TCP (Nagle off), upgrade, hello, descriptor.
-async fn bare_dial_smol(url: String) -> async_tungstenite::WebSocketStream<smol::net::TcpStream> {
-    let request = bare_request(&url);
+/// The upgrade request of a bare dial and the `(host, port)` it goes to.
+fn bare_target(
+    url: &str,
+) -> (
+    async_tungstenite::tungstenite::handshake::client::Request,
+    (String, u16),
+) {
+    let request = bare_request(url);
     let host = request.uri().host().expect("host").to_owned();
     let port = request.uri().port_u16().expect("port");
-    let tcp = smol::net::TcpStream::connect((host.as_str(), port))
-        .await
-        .expect("connect");
+    (request, (host, port))
+}
+
+/// A bare smol client's dial: TCP (Nagle off), upgrade, hello, descriptor.
+async fn bare_dial_smol(url: String) -> async_tungstenite::WebSocketStream<smol::net::TcpStream> {
+    let (request, (host, port)) = bare_target(&url);
+    let tcp = smol::net::TcpStream::connect((host.as_str(), port)).await;
+    let tcp = tcp.expect("connect");
     let _ = tcp.set_nodelay(true);
-    let (mut ws, _) = async_tungstenite::client_async(request, tcp)
-        .await
-        .expect("upgrade");
+    let upgraded = async_tungstenite::client_async(request, tcp).await;
+    let (mut ws, _) = upgraded.expect("upgrade");
     bare::hello(&mut ws).await;
     ws
 }
 
-/// A bare tokio-tungstenite client's dial (inside a tokio runtime).
+/// The same dial by a bare tokio-tungstenite client (inside a tokio
+/// runtime).
 #[cfg(feature = "tokio")]
 async fn bare_dial_tokio(url: String) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
-    let request = bare_request(&url);
-    let host = request.uri().host().expect("host").to_owned();
-    let port = request.uri().port_u16().expect("port");
-    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
-        .await
-        .expect("connect");
+    let (request, (host, port)) = bare_target(&url);
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await;
+    let tcp = tcp.expect("connect");
     let _ = tcp.set_nodelay(true);
-    let (mut ws, _) = tokio_tungstenite::client_async(request, tcp)
-        .await
-        .expect("upgrade");
+    let upgraded = tokio_tungstenite::client_async(request, tcp).await;
+    let (mut ws, _) = upgraded.expect("upgrade");
     bare::hello(&mut ws).await;
     ws
 }

@@ -30,6 +30,15 @@ fn connect_args<'a>(url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
+/// A trace path in a directory that does not exist.
+fn unwritable_path() -> String {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("no-such-dir")
+        .join("trace.jsonl")
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// Nothing dialed: gives a dial that was (wrongly) made time to be
 /// accepted and recorded, then checks there was none.
 fn assert_no_dial(connector: &Connector) {
@@ -51,10 +60,7 @@ fn a_gateway_id_containing_a_colon_exits_2_without_dialing() {
 fn other_bad_configurations_exit_2_without_dialing() {
     let connector = connector();
     let url = connector.url();
-    let unwritable = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("no-such-dir")
-        .join("trace.jsonl");
-    let unwritable = unwritable.to_string_lossy().into_owned();
+    let unwritable = unwritable_path();
     for extra in [
         vec!["--identity", "no-colon"],
         vec!["--identity", ":b1"],
@@ -92,10 +98,7 @@ fn a_bad_flag_exits_2_and_the_secret_is_not_a_flag() {
 fn an_unwritable_record_path_is_refused_naming_the_flag_and_the_path() {
     let connector = connector();
     let url = connector.url();
-    let unwritable = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("no-such-dir")
-        .join("trace.jsonl");
-    let unwritable = unwritable.to_string_lossy().into_owned();
+    let unwritable = unwritable_path();
     let stderr = refused(
         &connect_args(&url, &["--record", unwritable.as_str()]),
         Some(SECRET),
