@@ -126,3 +126,39 @@ fn a_request_written_by_a_driver_that_is_dropped_settles_as_ambiguous() {
         assert_eq!(settled, Err(RequestError::Closed { ambiguous: true }));
     });
 }
+
+#[test]
+fn a_flood_that_makes_no_events_still_lets_other_tasks_on_its_executor_run() {
+    run(async {
+        let connector = connector().await;
+        let config = fast_config(&connector).build().expect("valid");
+        let (link, events, driver) = RelayLink::new(config, Options::default()).expect("builds");
+        let executor = smol::LocalExecutor::new();
+        let _driving = executor.spawn(driver);
+        let mut watch = Watch::new(events);
+        executor.run(watch.until_state(LinkState::Handshaken)).await;
+        // Messages that produce no event (malformed lines), all waiting in
+        // the socket before the driver runs again.
+        const FLOOD: usize = 5_000;
+        for _ in 0..FLOOD {
+            connector.send_raw(GW, "not json\n");
+        }
+        sleep(QUIET).await;
+        // One poll of the driver must not take the whole flood: it yields
+        // to the executor's other tasks now and then.
+        assert!(executor.try_tick(), "the driver was woken by the flood");
+        let handled = link.stats().skipped.malformed_lines;
+        assert!(
+            handled > 0 && handled < FLOOD as u64,
+            "{handled} of {FLOOD} lines in one poll"
+        );
+        // The rest follows on later polls.
+        executor
+            .run(async {
+                while link.stats().skipped.malformed_lines < FLOOD as u64 {
+                    sleep(Duration::from_millis(5)).await;
+                }
+            })
+            .await;
+    });
+}

@@ -266,12 +266,16 @@ fn every_state_event_carries_what_the_state_stream_carries() {
             mut watch,
         } = online(|c| c).await;
         let mut changes = link.state_changes();
+        // The subscription is in place once its first item (the current
+        // state) has come: only then may the link change, or the stream
+        // would miss what happened before the driver took the request.
+        let first = deadline(WAIT, "the current state", changes.next()).await;
+        let mut from_stream = vec![first.expect("the current state")];
         let seen = watch.changes.len();
         connector.close_with(GW, 1012, "restart");
         watch.until_state(S::Handshaken).await;
         let from_events = watch.changes[seen..].to_vec();
-        let mut from_stream = Vec::new();
-        for _ in 0..=from_events.len() {
+        for _ in 0..from_events.len() {
             let change = deadline(WAIT, "a change", changes.next()).await;
             from_stream.push(change.expect("a change"));
         }

@@ -34,6 +34,11 @@ use crate::input::{DialFailure, Input};
 use crate::trace::{Recorder, Step};
 use crate::{Generation, Link, RequestId};
 
+/// Inputs the driver handles in a row, without waiting for anything,
+/// before it lets its executor run other tasks (tokio's cooperative
+/// budget is 128 too).
+const YIELD_EVERY: usize = 128;
+
 /// How long a close frame may take when the core closes a connection on
 /// its own (timeouts, protocol errors, dormancy), and how long a peer's
 /// close frame may take to echo.
@@ -299,14 +304,22 @@ impl Driver {
         // extra syscall and context switch per request at one in flight.
         let mut timer = self.runtime.timer();
         let mut armed = None;
+        // Inputs handled since the driver last waited for something.
+        let mut streak = 0;
         loop {
             self.execute();
             if self.link.state().is_terminal() && self.link.state() != LinkState::Revoked {
                 break;
             }
+            if streak >= YIELD_EVERY {
+                // A flood never waits: let the executor's other tasks run.
+                streak = 0;
+                self.yield_now().await;
+            }
             let deadline = self.link.poll_timeout().map(|(at, _)| at);
             if deadline.is_some_and(|at| at <= Instant::now()) {
                 // Due timers run first, even under a flood of socket events.
+                streak += 1;
                 self.feed(Step::Timeout);
                 continue;
             }
@@ -314,7 +327,9 @@ impl Driver {
                 timer.set(deadline);
                 armed = deadline;
             }
+            let mut polls = 0;
             let woke = std::future::poll_fn(|cx| {
+                polls += 1;
                 if timer.poll(cx).is_ready() {
                     return Poll::Ready(Woke::Timer);
                 }
@@ -322,6 +337,7 @@ impl Driver {
                 self.poll_wake(cx, app)
             })
             .await;
+            streak = if polls == 1 { streak + 1 } else { 0 };
             match woke {
                 Woke::Timer => {
                     armed = None; // fired: it must be set again
@@ -347,6 +363,30 @@ impl Driver {
         }
         self.execute();
         self.finish().await;
+    }
+
+    /// Ends the driver's poll once (it is woken again at once), after the
+    /// end-of-turn work: the staged events reach the application, the
+    /// queued writes go out. smol's executors have no budget of their own
+    /// (tokio's sockets do): without this a flood of input that makes no
+    /// events would hold the executor's thread for as long as it lasts.
+    async fn yield_now(&mut self) {
+        let mut yielded = false;
+        std::future::poll_fn(|cx| {
+            if yielded {
+                return Poll::Ready(());
+            }
+            yielded = true;
+            if !self.backlog.is_empty() {
+                self.flush_backlog();
+            }
+            if let Some(conn) = self.conn.as_mut() {
+                conn.poll_write(cx);
+            }
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        })
+        .await;
     }
 
     /// Polls everything but the timer: close handshakes (reaped as they
