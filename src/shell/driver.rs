@@ -7,6 +7,10 @@
 //! a socket event, an application request), feeds the core, executes the
 //! commands, and flushes the connection's writes once for the batch.
 
+mod ending;
+use ending::InboxGuard;
+mod to_app;
+
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
@@ -264,29 +268,6 @@ struct Driver {
     disconnect_deadline: Option<Instant>,
 }
 
-/// Closes the driver's inbox when dropped and drops every request still
-/// in it, so their callers see the link gone (`Closed`, not sent) instead
-/// of waiting forever.
-struct InboxGuard(Receiver<Request>);
-
-impl Drop for InboxGuard {
-    fn drop(&mut self) {
-        self.0.close();
-        while self.0.try_recv().is_ok() {}
-    }
-}
-
-impl Drop for Driver {
-    /// A driver dropped before its link ended (see [`InboxGuard`]):
-    /// requests already handed to the core may have been written, so they
-    /// settle as ambiguous. After a normal end there are none left.
-    fn drop(&mut self) {
-        for (_, reply) in self.replies.drain() {
-            let _ = reply.try_send(crate::Settlement::Closed { ambiguous: true });
-        }
-    }
-}
-
 impl Driver {
     async fn run(&mut self, app: Receiver<Request>) {
         let mut app = pin!(app);
@@ -438,24 +419,6 @@ impl Driver {
             conn.poll_write(cx);
         }
         Poll::Pending
-    }
-
-    /// Whether the socket may be read now. Decoded events wait in the
-    /// backlog for the end of the turn while they are fewer than a batch
-    /// and fit under the bound; otherwise they go to the channel first,
-    /// and the socket waits while any are left (the channel is full and
-    /// the application has been asked for a `Room` request).
-    fn may_read(&mut self) -> bool {
-        let queued = || self.shared.queued.load(Ordering::Acquire);
-        let staged = self.backlog.len();
-        if staged == 0 {
-            return true;
-        }
-        if staged < EVENT_BATCH && queued() + staged < self.shared.event_capacity {
-            return true;
-        }
-        self.flush_backlog();
-        self.backlog.is_empty()
     }
 
     /// Drives the close handshakes; drops the finished ones.
@@ -742,143 +705,6 @@ impl Driver {
         } else {
             self.closing.push(close);
         }
-    }
-
-    fn acceptance(&self, buffer_id: Option<&str>) -> Option<Acceptance> {
-        let id = buffer_id?;
-        Some(Acceptance {
-            buffer_id: id.to_owned(),
-            requests: self.requests.upgrade()?,
-        })
-    }
-
-    /// Queues an event for the application, in order, never dropping one
-    /// while the event stream is alive. It reaches the channel at the end
-    /// of the driver's turn, or once a batch has gathered.
-    fn emit(&mut self, event: Event) {
-        self.backlog.push_back(event);
-        if self.backlog.len() >= EVENT_BATCH {
-            self.flush_backlog();
-        }
-    }
-
-    /// Moves what fits under the bound from the backlog into the event
-    /// channel, as one batch. The channel itself is unbounded (a bounded
-    /// one preallocates every slot: 20 KiB per idle link at the default
-    /// bound); the bound is the `queued` count of events, which only the
-    /// driver raises, so it is never exceeded.
-    fn flush_backlog(&mut self) {
-        if self.events.is_closed() {
-            // Nobody reads events any more (the stream was dropped): none
-            // is kept, and the socket is read again.
-            self.backlog.clear();
-            self.shared.queued.store(0, Ordering::Release);
-        }
-        while !self.backlog.is_empty() {
-            let queued = self.shared.queued.load(Ordering::Acquire);
-            let room = self.shared.event_capacity.saturating_sub(queued);
-            if room == 0 {
-                // Ask for a `Room` request on the next read, then look
-                // once more: the application may have read in between.
-                if !self.shared.backlogged.swap(true, Ordering::AcqRel) {
-                    continue;
-                }
-                break;
-            }
-            let n = room.min(self.backlog.len());
-            let batch: Vec<Event> = self.backlog.drain(..n).collect();
-            // Counted before it is visible, so the reader never counts below 0.
-            self.shared.queued.fetch_add(n, Ordering::AcqRel);
-            if self.events.try_send(batch).is_err() {
-                // Nobody reads events any more: nothing can be accepted.
-                self.shared.queued.fetch_sub(n, Ordering::AcqRel);
-                self.backlog.clear();
-            }
-        }
-        self.shared
-            .staged
-            .store(self.backlog.len(), Ordering::Relaxed);
-    }
-
-    /// Publishes one (state, platform) change with its cause.
-    fn publish(&mut self, (state, platform): (LinkState, PlatformState)) {
-        let change = StateChange {
-            state,
-            platform,
-            cause: self.link.cause().cloned(),
-            retry_in: self.link.retry_in(),
-        };
-        {
-            let now = Instant::now();
-            let mut status = self.shared.status();
-            status.cause.clone_from(&change.cause);
-            status.retry_at = change.retry_in.and_then(|delay| now.checked_add(delay));
-            status.since = Some(now);
-        }
-        self.shared.publish(state, platform);
-        tracing::info!(%state, %platform, gen = self.link.generation().0, "state");
-        #[cfg(feature = "metrics")]
-        if let Some(metrics) = self.metrics.as_ref() {
-            metrics.state(state);
-        }
-        if state == LinkState::Handshaken {
-            if let Some(line) = self.failures.flush() {
-                failure_log::log(&line, None);
-            }
-        }
-        self.subscribers
-            .retain(|s| s.try_send(change.clone()).is_ok());
-        self.emit(Event::State {
-            state,
-            platform,
-            cause: change.cause.clone(),
-            retry_in: change.retry_in,
-        });
-        self.last_change = Some(change);
-    }
-
-    /// The link ended: settle what is left, let the disconnect's close
-    /// finish and report it, then hand over the last events.
-    async fn finish(&mut self) {
-        if let Some(line) = self.failures.flush() {
-            failure_log::log(&line, None);
-        }
-        self.dial = None;
-        self.conn = None;
-        for (_, reply) in self.replies.drain() {
-            let _ = reply.try_send(crate::Settlement::Closed { ambiguous: false });
-        }
-        let outcome = match self.disconnect_close.take() {
-            Some(close) => Some(close.await),
-            None => self.disconnect_outcome,
-        };
-        let outcome = match outcome {
-            Some(outcome) => match outcome {
-                CloseOutcome::Acknowledged => Disconnected::Acknowledged,
-                CloseOutcome::Flushed => Disconnected::Flushed,
-                CloseOutcome::NotFlushed => Disconnected::NotFlushed,
-                CloseOutcome::PeerClosed => Disconnected::NoConnection,
-            },
-            None => Disconnected::NoConnection,
-        };
-        for waiter in self.disconnect_waiters.drain(..) {
-            let _ = waiter.try_send(outcome);
-        }
-        for close in self.closing.drain(..) {
-            close.await;
-        }
-        self.shared.closing.store(0, Ordering::Relaxed);
-        // The last events (the final states, a fatal report) wait for room;
-        // the stream ends after them.
-        if !self.backlog.is_empty() {
-            let batch: Vec<Event> = self.backlog.drain(..).collect();
-            let n = batch.len();
-            self.shared.queued.fetch_add(n, Ordering::AcqRel);
-            if self.events.send(batch).await.is_err() {
-                self.shared.queued.fetch_sub(n, Ordering::AcqRel);
-            }
-        }
-        self.shared.staged.store(0, Ordering::Relaxed);
     }
 }
 
