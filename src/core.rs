@@ -15,7 +15,7 @@ use crate::buffers::{BufferLedger, Offer};
 use crate::cause::Cause;
 use crate::command::{Command, FatalReport, Settlement};
 use crate::config::{Config, Identity, MAX_BUFFER_ID_LEN, MAX_UNACCEPTED_DELIVERIES};
-use crate::decoder::LineDecoder;
+use crate::decoder::{message_limit, LineDecoder};
 use crate::judgement::{CloseKind, Judgement, Verdict};
 use crate::protocol::{IncomingFrame, LineOutcome, OutgoingFrame};
 use crate::requests::{line_fits, Requests};
@@ -376,11 +376,7 @@ impl Core {
     /// link sleeps once the message is handled); a line that ends the
     /// connection does, and its close code wins.
     pub(crate) fn receive(&mut self, text: &str) -> Effect {
-        // A message may hold one line of the maximum length and its '\n';
-        // anything longer is the overlong-line case, whatever its lines
-        // (§2). (A '\r' before the '\n' counts towards the line's length
-        // in the decoder too.)
-        if text.len() > self.config.max_frame_size.saturating_add(1) {
+        if text.len() > message_limit(self.config.max_frame_size) {
             return self.too_large();
         }
         self.heard();

@@ -59,6 +59,15 @@ impl Default for LineDecoder {
     }
 }
 
+/// The longest WebSocket message a link with lines of up to
+/// `max_frame_size` bytes reads: one such line and its `'\n'` (a `'\r'`
+/// before it counts towards the line). Anything longer is the overlong-line
+/// case, whatever its lines (contract §2). The core checks it; the shell
+/// has tungstenite refuse longer messages as they arrive.
+pub(crate) fn message_limit(max_frame_size: usize) -> usize {
+    max_frame_size.saturating_add(1)
+}
+
 impl LineDecoder {
     /// A decoder that rejects lines longer than `max_frame_size` bytes.
     pub fn new(max_frame_size: usize) -> Self {

@@ -15,7 +15,6 @@ use std::task::{ready, Context, Poll};
 use smol::io::{AsyncRead, AsyncWrite};
 
 use super::runtime::BoxIo;
-use crate::token::Token;
 
 /// A byte stream that adds `Authorization: Bearer …` to the first HTTP
 /// request written through it.
@@ -29,10 +28,11 @@ pub(crate) struct WithAuthorization {
 }
 
 impl WithAuthorization {
-    /// Wraps `inner`; the first request written through it carries
-    /// `token` as its bearer token.
-    pub(crate) fn new(inner: BoxIo, token: &Token) -> Self {
-        let header = format!("Authorization: {}\r\n", token.bearer_header_value()).into_bytes();
+    /// Wraps `inner`; the first request written through it carries the
+    /// `Authorization` value `bearer`
+    /// ([`Token::bearer_header_value`](crate::token::Token::bearer_header_value)).
+    pub(crate) fn new(inner: BoxIo, bearer: &str) -> Self {
+        let header = format!("Authorization: {bearer}\r\n").into_bytes();
         Self {
             inner,
             header: Some(header),
@@ -168,7 +168,7 @@ mod tests {
             let tcp = smol::net::TcpStream::connect(addr).await.unwrap();
             let token =
                 crate::token::mint_token("gw", &crate::token::Secret::new("s"), 1_700_000_000, 300);
-            let mut stream = WithAuthorization::new(Box::new(tcp), &token);
+            let mut stream = WithAuthorization::new(Box::new(tcp), &token.bearer_header_value());
             let request = b"GET /relay HTTP/1.1\r\nHost: a\r\n\r\n";
             let n = smol::io::AsyncWriteExt::write(&mut stream, request)
                 .await

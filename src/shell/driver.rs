@@ -595,7 +595,7 @@ impl Driver {
                     let url = self.link.config().url().to_owned();
                     #[allow(clippy::clone_on_copy)]
                     // `Tls` is `Copy` only without the `tls` feature
-                    let limit = socket::message_limit(self.link.config().max_frame_size());
+                    let limit = crate::decoder::message_limit(self.link.config().max_frame_size());
                     let dial = socket::open(self.runtime, url, token, self.tls.clone(), limit);
                     self.dial = Some((gen, Box::pin(async { dial.await.map(Box::new) })));
                 }

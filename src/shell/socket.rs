@@ -91,17 +91,11 @@ pub(crate) fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// The largest WebSocket message (and frame) a connection reads for a
-/// link whose lines may be `max_frame_size` bytes long: one such line and
-/// its `'\n'`, as the core allows. tungstenite refuses a longer one as it
-/// arrives (the core closes with 1009), instead of its own defaults
-/// (16 MiB per frame, 64 MiB per message) deciding.
-pub(crate) fn message_limit(max_frame_size: usize) -> usize {
-    max_frame_size.saturating_add(1)
-}
-
 /// Dials `url` with the `User-Agent` [`AGENT`], carrying `token` as a
-/// bearer token; reads messages up to `max_message` bytes. The driver
+/// bearer token; reads messages (and frames) up to `max_message` bytes
+/// ([`message_limit`](crate::decoder::message_limit)), so tungstenite
+/// refuses a longer one as it arrives instead of its own defaults (16 MiB
+/// per frame, 64 MiB per message) deciding. The driver
 /// enforces the connect timeout by dropping this future.
 pub(crate) async fn open(
     runtime: Runtime,
@@ -120,8 +114,9 @@ pub(crate) async fn open(
         .insert(USER_AGENT, HeaderValue::from_static(AGENT));
     // The token is checked as a header value here but added below
     // tungstenite, which logs the requests it writes (`auth_header`).
-    if let Some(token) = &token {
-        HeaderValue::from_str(&token.bearer_header_value())
+    let bearer = token.map(|token| token.bearer_header_value());
+    if let Some(bearer) = &bearer {
+        HeaderValue::from_str(bearer)
             .map_err(|_| io("token is not a valid header value".into()))?;
     }
     let uri = request.uri();
@@ -141,8 +136,8 @@ pub(crate) async fn open(
     } else {
         tcp
     };
-    let stream: BoxIo = match &token {
-        Some(token) => Box::new(WithAuthorization::new(stream, token)),
+    let stream: BoxIo = match &bearer {
+        Some(bearer) => Box::new(WithAuthorization::new(stream, bearer)),
         None => stream,
     };
     let config = WebSocketConfig::default()

@@ -37,12 +37,6 @@ pub(crate) struct ConnectArgs {
     /// The gateway id; its secret comes from RELAY_LINK_SECRET.
     #[arg(long)]
     gateway_id: Option<String>,
-    /// Refused: the secret comes from RELAY_LINK_SECRET. Parsed only to say
-    /// so; its value is dropped unread, never printed.
-    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "",
-          allow_hyphen_values = true, action = clap::ArgAction::Append,
-          value_parser = drop_secret)]
-    secret: Vec<SecretFlag>,
     /// A fronted identity PLATFORM:BOT_ID; repeatable, in order.
     #[arg(long = "identity", value_name = "PLATFORM:BOT_ID")]
     identities: Vec<String>,
@@ -87,16 +81,9 @@ pub(crate) struct ConnectArgs {
     tls: TlsArgs,
 }
 
-/// A `--secret` was given (its value is not kept).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SecretFlag;
-
-/// The value parser of `--secret`: forgets the value.
-fn drop_secret(_value: &str) -> Result<SecretFlag, std::convert::Infallible> {
-    Ok(SecretFlag)
-}
-
-/// Why `--secret` is refused.
+/// Why `--secret` is refused. The arguments are checked for it before
+/// clap parses them ([`names_secret_flag`]), so the refusal comes first
+/// whatever else is wrong, and the value is never read or printed.
 pub(crate) const SECRET_FLAG_REFUSED: &str =
     "--secret is not accepted: a secret on the command line \
 shows in `ps` and in shell history; put it in the environment variable RELAY_LINK_SECRET";
@@ -205,10 +192,6 @@ pub(crate) fn names_secret_flag(args: impl IntoIterator<Item = std::ffi::OsStrin
 }
 
 pub(crate) fn run(args: ConnectArgs) -> u8 {
-    if !args.secret.is_empty() {
-        eprintln!("relay-link: {SECRET_FLAG_REFUSED}");
-        return EXIT_USAGE;
-    }
     let config = match args.checked_config() {
         Ok(config) => config,
         Err(e) => {
